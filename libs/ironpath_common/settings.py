@@ -1,0 +1,144 @@
+"""Settings shared by every IronPath process, read once from the environment at start.
+
+Every variable is prefixed `IRONPATH_`. Development defaults exist only when
+`IRONPATH_ENV=development`; anywhere else a missing or development-only secret
+stops the process before it serves anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+
+# Well known on purpose: tokens signed with these are accepted only in development.
+DEV_JWT_SECRET = "ironpath-development-jwt-secret-do-not-use-in-production"
+DEV_SERVICE_TOKEN_SECRET = "ironpath-development-service-secret-do-not-use-in-production"
+DEV_JWT_ISSUER = "http://127.0.0.1:54321/auth/v1"
+
+SERVICE_PORTS = {"program": 50051, "progress": 50052, "feedback": 50053}
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or unsafe for this environment."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How user tokens (Supabase) and internal service tokens are verified."""
+
+    environment: str
+    jwt_issuer: str
+    jwt_audience: str
+    # Supabase's legacy shared secret (HS256); None when only asymmetric keys are used.
+    jwt_secret: str | None
+    # Supabase's JWKS (`<issuer>/.well-known/jwks.json`) for ES256/RS256 keys.
+    jwks_url: str | None
+    jwks_cache_seconds: int
+    leeway_seconds: int
+    service_token_secret: str
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == DEVELOPMENT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
+        env = os.environ if env is None else env
+        environment = env.get("IRONPATH_ENV", PRODUCTION)
+        if environment not in (DEVELOPMENT, PRODUCTION):
+            raise ConfigError(f"IRONPATH_ENV must be {DEVELOPMENT!r} or {PRODUCTION!r}, got {environment!r}")
+        dev = environment == DEVELOPMENT
+        jwks_url = env.get("IRONPATH_JWKS_URL") or None
+        jwt_secret = env.get("IRONPATH_JWT_SECRET") or None
+        if jwt_secret is None and jwks_url is None and dev:
+            jwt_secret = DEV_JWT_SECRET
+        service_secret = env.get("IRONPATH_SERVICE_TOKEN_SECRET") or (DEV_SERVICE_TOKEN_SECRET if dev else None)
+        issuer = env.get("IRONPATH_JWT_ISSUER") or (DEV_JWT_ISSUER if dev else None)
+        settings = cls(
+            environment=environment,
+            jwt_issuer=issuer or "",
+            jwt_audience=env.get("IRONPATH_JWT_AUDIENCE", "authenticated"),
+            jwt_secret=jwt_secret,
+            jwks_url=jwks_url,
+            jwks_cache_seconds=_int(env, "IRONPATH_JWKS_CACHE_SECONDS", 300),
+            leeway_seconds=_int(env, "IRONPATH_JWT_LEEWAY_SECONDS", 30),
+            service_token_secret=service_secret or "",
+        )
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if not self.jwt_issuer:
+            raise ConfigError("IRONPATH_JWT_ISSUER is required outside development")
+        if self.jwt_secret is None and self.jwks_url is None:
+            raise ConfigError("set IRONPATH_JWT_SECRET (HS256) or IRONPATH_JWKS_URL (ES256/RS256)")
+        if not self.service_token_secret:
+            raise ConfigError("IRONPATH_SERVICE_TOKEN_SECRET is required outside development")
+        if self.is_development:
+            return
+        if self.jwt_secret == DEV_JWT_SECRET or self.service_token_secret == DEV_SERVICE_TOKEN_SECRET:
+            raise ConfigError("the development secrets are refused unless IRONPATH_ENV=development")
+        for name, secret in (("IRONPATH_JWT_SECRET", self.jwt_secret), ("IRONPATH_SERVICE_TOKEN_SECRET", self.service_token_secret)):
+            if secret is not None and len(secret) < 32:
+                raise ConfigError(f"{name} must be at least 32 characters")
+        if self.service_token_secret == self.jwt_secret:
+            raise ConfigError("IRONPATH_SERVICE_TOKEN_SECRET must differ from IRONPATH_JWT_SECRET")
+
+
+def service_address(name: str, env: Mapping[str, str] | None = None) -> str:
+    """Where a service is reached by other processes (`host:port`)."""
+    env = os.environ if env is None else env
+    return env.get(f"IRONPATH_{name.upper()}_ADDR") or f"127.0.0.1:{service_port(name, env)}"
+
+
+def service_port(name: str, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    return _int(env, f"IRONPATH_{name.upper()}_PORT", SERVICE_PORTS[name])
+
+
+def database_url(name: str, env: Mapping[str, str] | None = None) -> str:
+    """A service's own database; `IRONPATH_<NAME>_DATABASE_URL` overrides the local default."""
+    env = os.environ if env is None else env
+    return env.get(f"IRONPATH_{name.upper()}_DATABASE_URL") or f"postgresql+asyncpg://postgres@127.0.0.1:5432/ironpath_{name}"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What every service process needs; each service extends it with its own fields."""
+
+    name: str
+    host: str
+    port: int
+    database_url: str
+    db_pool_size: int
+    grace_seconds: float
+    log_level: str
+    auth: AuthSettings
+
+    @classmethod
+    def base_from_env(cls, name: str, env: Mapping[str, str] | None = None) -> dict[str, object]:
+        env = os.environ if env is None else env
+        return {
+            "name": name,
+            "host": env.get("IRONPATH_BIND_HOST", "0.0.0.0"),
+            "port": service_port(name, env),
+            "database_url": database_url(name, env),
+            "db_pool_size": _int(env, "IRONPATH_DB_POOL_SIZE", 10),
+            "grace_seconds": float(_int(env, "IRONPATH_GRACE_SECONDS", 5)),
+            "log_level": env.get("IRONPATH_LOG_LEVEL", "INFO"),
+            "auth": AuthSettings.from_env(env),
+        }
