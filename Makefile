@@ -28,9 +28,10 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# A development user token: make token USER=alice
+# A development user token: make token USER=alice (plain `make token`: developer).
+# Only a USER given on the command line counts; the shell's own $USER is ignored.
 token: $(GEN_STAMP)
-	@$(PY) -m deploy.local.mint_token $(or $(USER_NAME),$(USER),developer)
+	@$(PY) -m deploy.local.mint_token $(if $(filter command line,$(origin USER)),$(USER),developer)
 
 bench: $(GEN_STAMP)
 	$(PY) -m bench
@@ -50,8 +51,8 @@ gen: $(GEN_STAMP)
 $(GEN_STAMP): $(STAMP) $(PROTOS)
 	rm -rf gen && mkdir -p gen
 	$(PY) -m grpc_tools.protoc -Iprotos \
-		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
-		--python_out=gen --mypy_out=gen --grpc_python_out=gen --mypy_grpc_out=gen $(PROTOS)
+		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
+		--python_out=gen --mypy_out=gen --grpc_python_out=gen $(PROTOS)
 	touch $@
 
 clean:

@@ -92,7 +92,10 @@ class AuthSettings:
             return
         if self.jwt_secret == DEV_JWT_SECRET or self.service_token_secret == DEV_SERVICE_TOKEN_SECRET:
             raise ConfigError("the development secrets are refused unless IRONPATH_ENV=development")
-        for name, secret in (("IRONPATH_JWT_SECRET", self.jwt_secret), ("IRONPATH_SERVICE_TOKEN_SECRET", self.service_token_secret)):
+        for name, secret in (
+            ("IRONPATH_JWT_SECRET", self.jwt_secret),
+            ("IRONPATH_SERVICE_TOKEN_SECRET", self.service_token_secret),
+        ):
             if secret is not None and len(secret) < 32:
                 raise ConfigError(f"{name} must be at least 32 characters")
         if self.service_token_secret == self.jwt_secret:
@@ -113,7 +116,10 @@ def service_port(name: str, env: Mapping[str, str] | None = None) -> int:
 def database_url(name: str, env: Mapping[str, str] | None = None) -> str:
     """A service's own database; `IRONPATH_<NAME>_DATABASE_URL` overrides the local default."""
     env = os.environ if env is None else env
-    return env.get(f"IRONPATH_{name.upper()}_DATABASE_URL") or f"postgresql+asyncpg://postgres@127.0.0.1:5432/ironpath_{name}"
+    return (
+        env.get(f"IRONPATH_{name.upper()}_DATABASE_URL")
+        or f"postgresql+asyncpg://postgres@127.0.0.1:5432/ironpath_{name}"
+    )
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,8 @@ class ServiceSettings:
         env = os.environ if env is None else env
         return {
             "name": name,
-            "host": env.get("IRONPATH_BIND_HOST", "0.0.0.0"),
+            # Containers set 0.0.0.0; a developer machine keeps services off the network.
+            "host": env.get("IRONPATH_BIND_HOST", "127.0.0.1"),
             "port": service_port(name, env),
             "database_url": database_url(name, env),
             "db_pool_size": _int(env, "IRONPATH_DB_POOL_SIZE", 10),

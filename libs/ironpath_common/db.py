@@ -1,0 +1,137 @@
+"""Database plumbing: the engine, the per-RPC transaction, creating a service's database
+and applying its own Alembic history before it serves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+logger = logging.getLogger(__name__)
+
+# Constraint names every service's models get, so migrations name them predictably.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def create_engine(url: str, *, pool_size: int, application_name: str) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=5,
+        connect_args={"server_settings": {"application_name": application_name}, "command_timeout": 30, "timeout": 5},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One RPC's unit of work: committed once when the block ends, rolled back on any exception."""
+    async with sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not ready"; the health monitor logs the transition
+        return False
+    return True
+
+
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    """The SQLAlchemy URL as a plain libpq-style DSN for asyncpg (optionally another database)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str) -> None:
+    """Creates the URL's database if it does not exist (tolerating a concurrent creator)."""
+    name = make_url(url).database
+    if not name:
+        raise ValueError("database URL names no database")
+    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"), timeout=10)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+                logger.info("created database %s", name)
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass
+    finally:
+        await conn.close()
+
+
+def alembic_config(url: str, script_location: Path, version_table: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["version_table"] = version_table
+    return config
+
+
+def prepare_database(url: str, script_location: Path, version_table: str) -> None:
+    """Creates the database if absent and upgrades it to head. Runs before the event loop starts."""
+    asyncio.run(ensure_database(url))
+    command.upgrade(alembic_config(url, script_location, version_table), "head")
+
+
+def run_migrations_env(metadata: MetaData) -> None:
+    """Body of every service's `migrations/env.py`: online, async, one transaction, serialized
+    across replicas by an advisory lock so two starting processes never migrate at once."""
+    from alembic import context
+
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url")
+    version_table = config.attributes.get("version_table", "alembic_version")
+    assert url is not None
+
+    def run(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=metadata, version_table=version_table)
+        with context.begin_transaction():
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(version_table.encode())})
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(run)
+                await connection.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_async())

@@ -1,0 +1,139 @@
+"""The server factory every service starts through: grpc.aio with the interceptor, standard
+health (SERVING only while the database answers), reflection, and a graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ironpath_common.auth import ServiceTokenVerifier, UserTokenVerifier
+from ironpath_common.db import ping, prepare_database
+from ironpath_common.interceptors import Auth, ServerInterceptor
+from ironpath_common.logging import configure_logging
+from ironpath_common.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+HEALTH_PROBE_SECONDS = 2.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(frozen=True)
+class GrpcService:
+    """One gRPC service a process serves: its full name, servicer, registration and who may call it."""
+
+    full_name: str
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    auth: Auth
+
+
+@dataclass
+class App:
+    """What a service process serves: its gRPC services, how to tell its database answers,
+    background work that lives as long as the server (relays, listeners) and what to close."""
+
+    services: Sequence[GrpcService]
+    database_ready: Callable[[], Awaitable[bool]]
+    tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def sqlalchemy_app(engine: AsyncEngine, services: Sequence[GrpcService]) -> App:
+    """An App whose database is one SQLAlchemy engine, disposed on stop."""
+    return App(services, lambda: ping(engine), on_stop=[engine.dispose])
+
+
+async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None = None) -> None:
+    """Runs until SIGTERM/SIGINT (or `stop` is set), then drains and returns."""
+    services = app.services
+    policies = {s.full_name: s.auth for s in services}
+    policies[health.SERVICE_NAME] = Auth.NONE
+    policies[reflection.SERVICE_NAME] = Auth.NONE
+    interceptor = ServerInterceptor(policies, UserTokenVerifier(settings.auth), ServiceTokenVerifier(settings.auth))
+    server = grpc.aio.server(
+        interceptors=[interceptor],
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in services:
+        service.add_to_server(service.servicer, server)
+    reflection.enable_server_reflection(
+        [s.full_name for s in services] + [health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+
+    # The library starts "" as SERVING; nothing is SERVING until the database answers.
+    names = ["", *(s.full_name for s in services)]
+    for name in names:
+        await health_servicer.set(name, NOT_SERVING)
+
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    monitor = asyncio.create_task(_monitor_database(app.database_ready, health_servicer, names))
+    background = [asyncio.create_task(task()) for task in app.tasks]
+    # Objects made during start-up live for the whole process: keep them out of GC scans.
+    gc.collect()
+    gc.freeze()
+    logger.info("listening", extra={"port": port})
+    await stop.wait()
+
+    logger.info("stopping", extra={"grace_seconds": settings.grace_seconds})
+    monitor.cancel()
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(settings.grace_seconds)
+    for task in background:
+        task.cancel()
+    for task in [monitor, *background]:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    for hook in app.on_stop:
+        await hook()
+    logger.info("stopped")
+
+
+async def _monitor_database(
+    database_ready: Callable[[], Awaitable[bool]], health_servicer: health.aio.HealthServicer, names: list[str]
+) -> None:
+    serving: bool | None = None
+    while True:
+        ok = await database_ready()
+        if ok != serving:
+            serving = ok
+            logger.log(logging.INFO if ok else logging.WARNING, "database %s", "reachable" if ok else "unreachable")
+            for name in names:
+                await health_servicer.set(name, SERVING if ok else NOT_SERVING)
+        await asyncio.sleep(HEALTH_PROBE_SECONDS)
+
+
+def main(settings: ServiceSettings, migrations: Path, build: Callable[[], Awaitable[App]], argv: Sequence[str]) -> None:
+    """A service process: logging, its database created and migrated, then serve until stopped.
+
+    `<service> migrate` stops after migrating (a deploy-time job)."""
+    configure_logging(settings.name, settings.log_level)
+    prepare_database(settings.database_url, migrations, f"{settings.name}_alembic_version")
+    if list(argv[1:]) == ["migrate"]:
+        return
+
+    async def run() -> None:
+        await serve(settings, await build())
+
+    asyncio.run(run())

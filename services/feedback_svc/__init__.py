@@ -1,0 +1,1 @@
+"""The feedback service: post-workout feedback and its adjustments, check-ins, readiness."""

@@ -1,0 +1,1 @@
+"""The program service: users, lifter profiles, methodologies and generated programs."""

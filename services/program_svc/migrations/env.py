@@ -1,0 +1,4 @@
+from ironpath_common.db import run_migrations_env
+from program_svc.models import Base
+
+run_migrations_env(Base.metadata)

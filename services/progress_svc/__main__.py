@@ -1,0 +1,42 @@
+"""Start the progress service (`python -m progress_svc [migrate]`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
+from ironpath_common.db import asyncpg_dsn, create_engine, create_sessionmaker
+from ironpath_common.interceptors import Auth
+from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
+from progress_svc.config import ProgressSettings
+from progress_svc.servicer import ProgressInternalServicer, ProgressServicer
+from progress_svc.watch import ChangeFeed
+
+
+async def build(settings: ProgressSettings) -> App:
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="progress_svc")
+    sessions = create_sessionmaker(engine)
+    feed = ChangeFeed(asyncpg_dsn(settings.database_url))
+    services = [
+        GrpcService(
+            "ironpath.progress.v1.ProgressService",
+            ProgressServicer(sessions, feed, keepalive_seconds=settings.keepalive_seconds),
+            pb_grpc.add_ProgressServiceServicer_to_server,
+            Auth.USER,
+        ),
+        GrpcService(
+            "ironpath.progress.v1.ProgressInternalService",
+            ProgressInternalServicer(sessions),
+            pb_grpc.add_ProgressInternalServiceServicer_to_server,
+            Auth.SERVICE,
+        ),
+    ]
+    app = sqlalchemy_app(engine, services)
+    app.tasks.append(feed.run)
+    return app
+
+
+if __name__ == "__main__":
+    settings = ProgressSettings.from_env()
+    main(settings, Path(__file__).parent / "migrations", lambda: build(settings), sys.argv)

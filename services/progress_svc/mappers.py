@@ -1,0 +1,172 @@
+"""Protobuf <-> domain for the progress service, with request validation that names fields."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ironpath.common.v1 import training_pb2
+from ironpath.progress.v1 import progress_pb2 as pb
+from ironpath_common.errors import InvalidArgument
+from progress_svc.domain import (
+    PerformedSet,
+    SessionKey,
+    SessionStatus,
+    Totals,
+    View,
+    check_performed_sets,
+    check_position,
+)
+from progress_svc.repository import LogRecord
+
+STATUS_TO_PB = {
+    SessionStatus.PLANNED: pb.SESSION_STATUS_PLANNED,
+    SessionStatus.SCHEDULED: pb.SESSION_STATUS_SCHEDULED,
+    SessionStatus.COMPLETED: pb.SESSION_STATUS_COMPLETED,
+    SessionStatus.SKIPPED: pb.SESSION_STATUS_SKIPPED,
+}
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+def program_id(value: str, field: str = "program_id") -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(field, "must be a program id (UUID)") from None
+
+
+def user_id(value: str) -> str:
+    if not value or len(value) > 128:
+        raise InvalidArgument("user_id", "must be 1-128 characters")
+    return value
+
+
+def event_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument("event_id", "must be a UUID") from None
+
+
+def session_key(ref: training_pb2.SessionRef, field: str = "session") -> SessionKey:
+    key = SessionKey(program_id(ref.program_id, f"{field}.program_id"), ref.week_number, ref.day_number)
+    check_position(field, key.week_number, key.day_number)
+    return key
+
+
+def view(value: int) -> View:
+    if value == pb.PROGRESS_VIEW_FULL:
+        return View.FULL
+    if value in (pb.PROGRESS_VIEW_UNSPECIFIED, pb.PROGRESS_VIEW_SUMMARY):
+        return View.SUMMARY
+    raise InvalidArgument("view", "unknown view")
+
+
+def etag(value: str) -> int | None:
+    """The version an etag carries; None when the client sent none (unconditional)."""
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidArgument("etag", "is not an etag this service issued")
+    return int(value)
+
+
+def timestamp(value: Timestamp, field: str, default: datetime) -> datetime:
+    if value.seconds == 0 and value.nanos == 0:
+        return default
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(field, "is not a valid timestamp") from None
+
+
+def performed_sets(values: Iterable[training_pb2.PerformedSet], field: str) -> list[PerformedSet]:
+    sets = [
+        PerformedSet(
+            exercise_id=p.exercise_id,
+            set_number=p.set_number,
+            target_reps=p.target_reps,
+            target_load_kg=p.target_load_kg,
+            target_rpe=p.target_rpe,
+            actual_reps=p.actual_reps,
+            actual_load_kg=p.actual_load_kg,
+            actual_rpe=p.actual_rpe if p.HasField("actual_rpe") else None,
+        )
+        for p in values
+    ]
+    check_performed_sets(field, sets)
+    return sets
+
+
+def page_size(value: int) -> int:
+    if value < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_page_token(record: LogRecord) -> str:
+    raw = f"{record.program_id}:{record.week_number}:{record.day_number}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_page_token(token: str) -> tuple[str, int, int] | None:
+    if not token:
+        return None
+    try:
+        program, week, day = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        return str(uuid.UUID(program)), int(week), int(day)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument("page_token", "is not a page token this service issued") from None
+
+
+def totals_to_pb(totals: Totals, message: pb.ProgressTotals) -> None:
+    message.planned_sessions = totals.planned_sessions
+    message.completed_sessions = totals.completed_sessions
+    message.skipped_sessions = totals.skipped_sessions
+    message.completion_rate = totals.completion_rate
+
+
+def fill_log(message: pb.SessionLog, record: LogRecord, *, full: bool, feedback: bool = False) -> None:
+    """Fills `message` in place (cheaper than building and copying a new one).
+
+    The summary view has status, dates and version; `feedback` adds the feedback summary;
+    the full view adds the effective prescription and the performed sets."""
+    message.program_id = str(record.program_id)
+    message.week_number = record.week_number
+    message.day_number = record.day_number
+    message.title = record.title
+    if record.planned_date is not None:
+        message.planned_date = record.planned_date.isoformat()
+    message.status = STATUS_TO_PB[SessionStatus(record.status)]
+    if record.scheduled_date is not None:
+        message.scheduled_date = record.scheduled_date.isoformat()
+    if record.completed_at is not None:
+        message.complete_time.FromDatetime(record.completed_at)
+    if record.skip_reason:
+        message.skip_reason = record.skip_reason
+    if record.session_rpe is not None:
+        message.session_rpe = record.session_rpe
+    message.etag = str(record.version)
+    message.create_time.FromDatetime(record.created_at)
+    message.update_time.FromDatetime(record.updated_at)
+    if (full or feedback) and record.feedback_pb:
+        message.feedback.MergeFromString(record.feedback_pb)
+    if full:
+        prescription = record.adjusted_pb or record.planned_pb
+        if prescription:
+            message.prescription.MergeFromString(prescription)
+        message.prescription_adjusted = record.adjusted_pb is not None
+        if record.performed_pb:
+            message.MergeFromString(record.performed_pb)
+
+
+def log_to_pb(record: LogRecord, *, full: bool, feedback: bool = False) -> pb.SessionLog:
+    message = pb.SessionLog()
+    fill_log(message, record, full=full, feedback=feedback)
+    return message

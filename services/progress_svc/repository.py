@@ -1,0 +1,273 @@
+"""Persistence of the progress service: the only module that speaks SQL.
+
+Every write to a log bumps its version and, in the same statement, sends a
+`progress_changes` notification that PostgreSQL delivers to every listening replica
+when the transaction commits (see `watch.py`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironpath.common.v1 import training_pb2
+from ironpath.progress.v1 import progress_pb2
+from progress_svc.domain import PerformedSet, SessionKey, SessionStatus
+from progress_svc.models import applied_events, progress_logs
+
+NOTIFY_CHANNEL = "progress_changes"
+
+_t = progress_logs.c
+_SUMMARY_COLUMNS = (
+    _t.program_id,
+    _t.week_number,
+    _t.day_number,
+    _t.title,
+    _t.planned_date,
+    _t.status,
+    _t.scheduled_date,
+    _t.completed_at,
+    _t.skip_reason,
+    _t.session_rpe,
+    _t.version,
+    _t.created_at,
+    _t.updated_at,
+)
+_FULL_COLUMNS = (*_SUMMARY_COLUMNS, _t.planned_pb, _t.adjusted_pb, _t.performed_pb, _t.feedback_pb)
+_NOTIFY = func.pg_notify(
+    NOTIFY_CHANNEL,
+    func.concat_ws(":", _t.program_id, _t.week_number, _t.day_number),
+).label("notified")
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One progress log as stored; the *_pb fields are None in the summary view."""
+
+    program_id: uuid.UUID
+    week_number: int
+    day_number: int
+    title: str
+    planned_date: date | None
+    status: str
+    scheduled_date: date | None
+    completed_at: datetime | None
+    skip_reason: str | None
+    session_rpe: float | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    planned_pb: bytes | None = None
+    adjusted_pb: bytes | None = None
+    performed_pb: bytes | None = None
+    feedback_pb: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewLog:
+    week_number: int
+    day_number: int
+    title: str
+    planned_date: date | None
+    planned_pb: bytes
+
+
+def encode_performed_sets(sets: Sequence[PerformedSet]) -> bytes | None:
+    """Stored as a SessionLog holding only `performed_sets`, so reads merge the bytes as they are."""
+    if not sets:
+        return None
+    message = progress_pb2.SessionLog()
+    for s in sets:
+        message.performed_sets.append(
+            training_pb2.PerformedSet(
+                exercise_id=s.exercise_id,
+                set_number=s.set_number,
+                target_reps=s.target_reps,
+                target_load_kg=s.target_load_kg,
+                target_rpe=s.target_rpe,
+                actual_reps=s.actual_reps,
+                actual_load_kg=s.actual_load_kg,
+                actual_rpe=s.actual_rpe,
+            )
+        )
+    return message.SerializeToString()
+
+
+def decode_performed_sets(stored: bytes | None) -> list[PerformedSet]:
+    if not stored:
+        return []
+    return [
+        PerformedSet(
+            exercise_id=p.exercise_id,
+            set_number=p.set_number,
+            target_reps=p.target_reps,
+            target_load_kg=p.target_load_kg,
+            target_rpe=p.target_rpe,
+            actual_reps=p.actual_reps,
+            actual_load_kg=p.actual_load_kg,
+            actual_rpe=p.actual_rpe if p.HasField("actual_rpe") else None,
+        )
+        for p in progress_pb2.SessionLog.FromString(stored).performed_sets
+    ]
+
+
+def _record(row: Row[Any]) -> LogRecord:
+    values = row._mapping
+    return LogRecord(**{k: values[k] for k in values.keys() if k != "notified"})  # noqa: SIM118 - RowMapping
+
+
+def _key_clause(user_id: str, key: SessionKey) -> Any:
+    return and_(
+        _t.user_id == user_id,
+        _t.program_id == uuid.UUID(key.program_id),
+        _t.week_number == key.week_number,
+        _t.day_number == key.day_number,
+    )
+
+
+class ProgressRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def insert_logs(self, user_id: str, program_id: str, logs: Sequence[NewLog]) -> int:
+        """Creates the logs that do not exist yet; returns how many were created."""
+        if not logs:
+            return 0
+        statement = (
+            insert(progress_logs)
+            .values(
+                [
+                    {
+                        "user_id": user_id,
+                        "program_id": uuid.UUID(program_id),
+                        "week_number": log.week_number,
+                        "day_number": log.day_number,
+                        "title": log.title,
+                        "planned_date": log.planned_date,
+                        "planned_pb": log.planned_pb,
+                    }
+                    for log in logs
+                ]
+            )
+            .on_conflict_do_nothing()
+            .returning(_t.week_number)
+        )
+        return len((await self._session.execute(statement)).all())
+
+    async def count_logs(self, user_id: str, program_id: str) -> int:
+        statement = select(func.count()).where(_t.user_id == user_id, _t.program_id == uuid.UUID(program_id))
+        return int((await self._session.execute(statement)).scalar_one())
+
+    async def program_exists(self, user_id: str, program_id: str) -> bool:
+        statement = select(_t.week_number).where(_t.user_id == user_id, _t.program_id == uuid.UUID(program_id))
+        return (await self._session.execute(statement.limit(1))).first() is not None
+
+    async def program_logs(
+        self, user_id: str, program_id: str, *, full: bool, week_number: int | None = None
+    ) -> list[LogRecord]:
+        statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(
+            _t.user_id == user_id, _t.program_id == uuid.UUID(program_id)
+        )
+        if week_number is not None:
+            statement = statement.where(_t.week_number == week_number)
+        statement = statement.order_by(_t.week_number, _t.day_number)
+        return [_record(row) for row in await self._session.execute(statement)]
+
+    async def get_log(self, user_id: str, key: SessionKey, *, full: bool, lock: bool = False) -> LogRecord | None:
+        statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(_key_clause(user_id, key))
+        if lock:
+            statement = statement.with_for_update()
+        row = (await self._session.execute(statement)).first()
+        return _record(row) if row is not None else None
+
+    async def list_logs(
+        self,
+        user_id: str,
+        *,
+        program_id: str | None,
+        time_column: str | None,
+        start: datetime | date | None,
+        end: datetime | date | None,
+        after: tuple[str, int, int] | None,
+        limit: int,
+        full: bool,
+    ) -> list[LogRecord]:
+        """Logs in (program, week, day) order, keyset-paginated after `after`."""
+        statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(_t.user_id == user_id)
+        if program_id is not None:
+            statement = statement.where(_t.program_id == uuid.UUID(program_id))
+        if time_column is not None:
+            column = _t[time_column]
+            statement = statement.where(column.is_not(None))
+            if start is not None:
+                statement = statement.where(column >= start)
+            if end is not None:
+                statement = statement.where(column < end)
+        if after is not None:
+            statement = statement.where(
+                tuple_(_t.program_id, _t.week_number, _t.day_number) > tuple_(uuid.UUID(after[0]), after[1], after[2])
+            )
+        statement = statement.order_by(_t.program_id, _t.week_number, _t.day_number).limit(limit)
+        return [_record(row) for row in await self._session.execute(statement)]
+
+    async def complete_first_time(
+        self,
+        user_id: str,
+        key: SessionKey,
+        completed_at: datetime,
+        performed_sets: Sequence[PerformedSet],
+        session_rpe: float | None,
+        extra_values: dict[str, Any] | None = None,
+    ) -> LogRecord | None:
+        """The common case in one statement: a session not completed yet becomes completed.
+        None when the log is missing or already completed (then the caller merges)."""
+        return await self._update(
+            user_id,
+            key,
+            {
+                "status": SessionStatus.COMPLETED.value,
+                "completed_at": completed_at,
+                "performed_pb": encode_performed_sets(performed_sets),
+                "session_rpe": session_rpe,
+                "skip_reason": None,
+                **(extra_values or {}),
+            },
+            extra=_t.status != SessionStatus.COMPLETED.value,
+        )
+
+    async def update_log(
+        self, user_id: str, key: SessionKey, values: dict[str, Any], *, expected_version: int | None = None
+    ) -> LogRecord | None:
+        """Applies `values`; None when the log is missing or its version is not `expected_version`."""
+        extra = _t.version == expected_version if expected_version is not None else None
+        return await self._update(user_id, key, values, extra=extra)
+
+    async def _update(self, user_id: str, key: SessionKey, values: dict[str, Any], extra: Any) -> LogRecord | None:
+        where = _key_clause(user_id, key)
+        if extra is not None:
+            where = and_(where, extra)
+        statement = (
+            update(progress_logs)
+            .where(where)
+            .values(**values, version=_t.version + 1, updated_at=func.now())
+            .returning(*_FULL_COLUMNS, _NOTIFY)
+        )
+        row = (await self._session.execute(statement)).first()
+        return _record(row) if row is not None else None
+
+    async def claim_event(self, event_id: str, kind: str) -> bool:
+        """True the first time an internal event id is seen; False for a replay."""
+        statement = (
+            insert(applied_events)
+            .values(event_id=uuid.UUID(event_id), kind=kind)
+            .on_conflict_do_nothing()
+            .returning(applied_events.c.event_id)
+        )
+        return (await self._session.execute(statement)).first() is not None

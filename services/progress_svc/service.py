@@ -1,0 +1,188 @@
+"""Use cases of the progress service. No grpc, no commit: the RPC boundary owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ironpath_common.errors import Aborted, DomainError, InvalidArgument, NotFound
+from progress_svc.domain import (
+    PerformedSet,
+    SessionKey,
+    SessionStatus,
+    Totals,
+    earliest,
+    merge_performed_sets,
+    totals,
+)
+from progress_svc.repository import LogRecord, NewLog, ProgressRepository, decode_performed_sets, encode_performed_sets
+
+PROGRAM_NOT_FOUND = "program not found"
+
+
+@dataclass(frozen=True)
+class Completion:
+    key: SessionKey
+    completed_at: datetime
+    performed_sets: Sequence[PerformedSet]
+    session_rpe: float | None
+    # Set when the feedback service completes the session (opaque FeedbackSummary bytes).
+    feedback: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    totals: Totals
+    logs: list[LogRecord]
+
+
+async def _missing_session(repo: ProgressRepository, user_id: str, key: SessionKey) -> DomainError:
+    """NOT_FOUND for a program the user has no logs of (missing or someone else's), else the
+    session lies outside the program: INVALID_ARGUMENT naming the position."""
+    if not await repo.program_exists(user_id, key.program_id):
+        return NotFound(PROGRAM_NOT_FOUND)
+    return InvalidArgument("session", f"week {key.week_number} day {key.day_number} is not a session of this program")
+
+
+async def initialize_program_logs(
+    session: AsyncSession, user_id: str, program_id: str, logs: Sequence[NewLog]
+) -> tuple[int, int]:
+    """Creates a log per planned session; replays and overlaps end with one log per session.
+    Returns (created now, total for the program)."""
+    repo = ProgressRepository(session)
+    created = await repo.insert_logs(user_id, program_id, logs)
+    return created, await repo.count_logs(user_id, program_id)
+
+
+async def complete_session(session: AsyncSession, user_id: str, completion: Completion) -> LogRecord:
+    """Marks a session completed. Completing a completed session merges into the one log:
+    the earliest completion time stays, performed sets are united by (exercise, set)."""
+    repo = ProgressRepository(session)
+    extra = {"feedback_pb": completion.feedback} if completion.feedback is not None else None
+    record = await repo.complete_first_time(
+        user_id, completion.key, completion.completed_at, completion.performed_sets, completion.session_rpe, extra
+    )
+    if record is not None:
+        return record
+    current = await repo.get_log(user_id, completion.key, full=True, lock=True)
+    if current is None:
+        raise await _missing_session(repo, user_id, completion.key)
+    values: dict[str, object] = {
+        "status": SessionStatus.COMPLETED.value,
+        "completed_at": earliest(current.completed_at, completion.completed_at),
+        "performed_pb": encode_performed_sets(
+            merge_performed_sets(decode_performed_sets(current.performed_pb), list(completion.performed_sets))
+        ),
+    }
+    if completion.session_rpe is not None:
+        values["session_rpe"] = completion.session_rpe
+    if extra:
+        values.update(extra)
+    updated = await repo.update_log(user_id, completion.key, values)
+    assert updated is not None  # the row is locked
+    return updated
+
+
+async def skip_session(session: AsyncSession, user_id: str, key: SessionKey, reason: str) -> LogRecord:
+    """Marks a session skipped. A completed session stays completed (completion wins, so
+    an offline queue replayed in any order ends the same way)."""
+    repo = ProgressRepository(session)
+    current = await repo.get_log(user_id, key, full=True, lock=True)
+    if current is None:
+        raise await _missing_session(repo, user_id, key)
+    if current.status == SessionStatus.COMPLETED:
+        return current
+    updated = await repo.update_log(user_id, key, {"status": SessionStatus.SKIPPED.value, "skip_reason": reason})
+    assert updated is not None
+    return updated
+
+
+async def schedule_session(
+    session: AsyncSession, user_id: str, key: SessionKey, scheduled: date, expected_version: int | None
+) -> LogRecord:
+    """Sets or moves a session's date; with a version, only if nobody changed the log since."""
+    repo = ProgressRepository(session)
+    current = await repo.get_log(user_id, key, full=False, lock=True)
+    if current is None:
+        raise await _missing_session(repo, user_id, key)
+    if expected_version is not None and current.version != expected_version:
+        raise Aborted("the session changed since it was read; read it again")
+    status = SessionStatus.SCHEDULED.value if current.status == SessionStatus.PLANNED else current.status
+    updated = await repo.update_log(user_id, key, {"scheduled_date": scheduled, "status": status})
+    assert updated is not None
+    return updated
+
+
+async def program_progress(session: AsyncSession, user_id: str, program_id: str, *, full: bool) -> Progress:
+    logs = await ProgressRepository(session).program_logs(user_id, program_id, full=full)
+    if not logs:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    return Progress(totals([log.status for log in logs]), logs)
+
+
+async def week_progress(session: AsyncSession, user_id: str, program_id: str, week: int, *, full: bool) -> Progress:
+    repo = ProgressRepository(session)
+    logs = await repo.program_logs(user_id, program_id, full=full, week_number=week)
+    if not logs:
+        if not await repo.program_exists(user_id, program_id):
+            raise NotFound(PROGRAM_NOT_FOUND)
+        raise InvalidArgument("week_number", f"week {week} is not part of this program")
+    return Progress(totals([log.status for log in logs]), logs)
+
+
+async def record_session_feedback(
+    session: AsyncSession,
+    event_id: str,
+    user_id: str,
+    completion: Completion,
+    adjusted: Sequence[tuple[int, int, bytes]],
+) -> bool:
+    """Applies a feedback event once: completes the session with its feedback and stores each
+    adjusted prescription (week, day, PlannedSession bytes) on its log. False for a replay."""
+    repo = ProgressRepository(session)
+    if not await repo.claim_event(event_id, "session_feedback"):
+        return False
+    await complete_session(session, user_id, completion)
+    for week, day, prescription in adjusted:
+        key = SessionKey(completion.key.program_id, week, day)
+        # An adjustment aimed past the program's end has no log to land on; the rest still apply.
+        await repo.update_log(user_id, key, {"adjusted_pb": prescription})
+    return True
+
+
+async def list_logs(
+    session: AsyncSession,
+    user_id: str,
+    *,
+    program_id: str | None,
+    time_column: str | None,
+    start: datetime | date | None,
+    end: datetime | date | None,
+    after: tuple[str, int, int] | None,
+    limit: int,
+    full: bool,
+) -> list[LogRecord]:
+    return await ProgressRepository(session).list_logs(
+        user_id,
+        program_id=program_id,
+        time_column=time_column,
+        start=start,
+        end=end,
+        after=after,
+        limit=limit,
+        full=full,
+    )
+
+
+async def program_exists(session: AsyncSession, user_id: str, program_id: str) -> bool:
+    return await ProgressRepository(session).program_exists(user_id, program_id)
+
+
+async def logs_at(session: AsyncSession, user_id: str, keys: Sequence[SessionKey]) -> list[LogRecord]:
+    """The current state of each named log that exists (full, so feedback is included)."""
+    repo = ProgressRepository(session)
+    records = [await repo.get_log(user_id, key, full=True) for key in keys]
+    return [r for r in records if r is not None]
