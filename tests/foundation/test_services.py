@@ -134,9 +134,7 @@ def test_es256_token_from_the_jwks_is_accepted_and_an_unknown_key_is_not(service
     assert not accepted(call, bearer(tokens.es256(auth, EcKey.generate())))
 
 
-def test_a_key_added_to_the_jwks_is_accepted_by_every_service_within_the_refresh_time(
-    channels, auth, jwks: JwksServer
-):
+def test_a_key_added_to_the_jwks_is_accepted_by_every_service_within_the_refresh_time(channels, auth, jwks: JwksServer):
     rotated = EcKey.generate()
     token = tokens.es256(auth, rotated)
     calls = {name: public_call(channels[name], name) for name in channels}

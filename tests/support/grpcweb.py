@@ -7,8 +7,11 @@ payload. Trailers arrive as a last frame of `name:value\\r\\n` lines; a reply En
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 CONTENT_TYPE = "application/grpc-web+proto"
@@ -118,3 +121,42 @@ def preflight(
         return response.status, {k.lower(): v for k, v in response.getheaders()}
     finally:
         connection.close()
+
+
+class Stream:
+    """A gRPC-Web server stream read as it arrives, so a test can time each message.
+
+    `frames()` yields (flag, payload) one by one; `close()` (from any thread) shuts the
+    connection, which ends a `frames()` blocked in another thread."""
+
+    def __init__(self, host: str, port: int, path: str, request: bytes, token: str | None = None) -> None:
+        sent = {"content-type": CONTENT_TYPE, "x-grpc-web": "1", "accept": CONTENT_TYPE}
+        if token is not None:
+            sent["authorization"] = f"Bearer {token}"
+        self._connection = http.client.HTTPConnection(host, port, timeout=30)
+        self._connection.request("POST", path, body=frame(request), headers=sent)
+        self.response = self._connection.getresponse()
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        buffer = b""
+        while True:
+            try:
+                chunk = self.response.read1(65536)
+            except (OSError, ValueError, http.client.HTTPException):
+                return  # closed
+            if not chunk:
+                return
+            buffer += chunk
+            while len(buffer) >= 5:
+                flag, length = struct.unpack_from(">BI", buffer, 0)
+                if len(buffer) < 5 + length:
+                    break
+                yield flag, buffer[5 : 5 + length]
+                buffer = buffer[5 + length :]
+
+    def close(self) -> None:
+        sock = self._connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._connection.close()

@@ -127,7 +127,9 @@ class ServiceStack:
             self.env[f"IRONPATH_{upper}_ADDR"] = f"127.0.0.1:{port}"
             self.env[f"IRONPATH_{upper}_DATABASE_URL"] = scratch_database_url(self.database(name))
         for name in self.names:
-            self.services[name] = ServiceProcess(name, int(self.env[f"IRONPATH_{name.upper()}_PORT"]), self.env, self.log_dir / f"{name}.log")
+            self.services[name] = ServiceProcess(
+                name, int(self.env[f"IRONPATH_{name.upper()}_PORT"]), self.env, self.log_dir / f"{name}.log"
+            )
 
     def database(self, name: str) -> str:
         return f"{self.database_prefix}_{name}"
