@@ -66,16 +66,9 @@ async def run_once(
         .returning(table.c.request_id)
     )
     if claimed.first() is None:
-        row = (
-            await session.execute(
-                select(table.c.method, table.c.request_hash, table.c.response).where(
-                    table.c.user_id == user_id, table.c.request_id == request_id
-                )
-            )
-        ).one()
-        if row.method != method or row.request_hash != fingerprint or row.response is None:
-            raise InvalidArgument("request_id", "was already used for a different request")
-        return response_type.FromString(row.response)
+        stored = await _stored_response(session, table, user_id, request_id, method, fingerprint, response_type)
+        assert stored is not None  # the conflicting claim is committed
+        return stored
     response = await effect()
     await session.execute(
         update(table)
@@ -83,3 +76,41 @@ async def run_once(
         .values(response=response.SerializeToString())
     )
     return response
+
+
+async def previous_response(
+    session: AsyncSession,
+    table: Table,
+    user_id: str,
+    method: str,
+    request: Message,
+    response_type: type[ResponseT],
+) -> ResponseT | None:
+    """The stored response of an earlier call with this `request_id`, without claiming it: lets
+    a slow RPC (one that calls a model) skip the work for a retry before it starts."""
+    request_id = parse_request_id(getattr(request, "request_id"))  # noqa: B009
+    fingerprint = request_fingerprint(method, request)
+    return await _stored_response(session, table, user_id, request_id, method, fingerprint, response_type)
+
+
+async def _stored_response(
+    session: AsyncSession,
+    table: Table,
+    user_id: str,
+    request_id: uuid.UUID,
+    method: str,
+    fingerprint: bytes,
+    response_type: type[ResponseT],
+) -> ResponseT | None:
+    row = (
+        await session.execute(
+            select(table.c.method, table.c.request_hash, table.c.response).where(
+                table.c.user_id == user_id, table.c.request_id == request_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.method != method or row.request_hash != fingerprint or row.response is None:
+        raise InvalidArgument("request_id", "was already used for a different request")
+    return response_type.FromString(row.response)

@@ -6,20 +6,29 @@ import sys
 from pathlib import Path
 
 from ironpath.program.v1 import program_pb2_grpc as pb_grpc
+from ironpath_common.auth import ServiceTokenIssuer
+from ironpath_common.clients import ServiceChannel
 from ironpath_common.db import create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
+from ironpath_common.outbox import OutboxRelay
 from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
+from program_svc.clients import ProgressClient
 from program_svc.config import ProgramSettings
+from program_svc.engines import BuiltinEngine
+from program_svc.models import outbox
+from program_svc.service import INITIALIZE_LOGS
 from program_svc.servicer import AccountServicer, ProgramInternalServicer, ProgramServicer
 
 
 async def build(settings: ProgramSettings) -> App:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="program_svc")
     sessions = create_sessionmaker(engine)
+    progress = ServiceChannel(settings.progress_address, ServiceTokenIssuer(settings.auth, "program"))
+    relay = OutboxRelay(sessions, outbox, {INITIALIZE_LOGS: ProgressClient(progress).initialize_program_logs})
     services = [
         GrpcService(
             "ironpath.program.v1.ProgramService",
-            ProgramServicer(sessions),
+            ProgramServicer(sessions, BuiltinEngine(), relay),
             pb_grpc.add_ProgramServiceServicer_to_server,
             Auth.USER,
         ),
@@ -31,12 +40,15 @@ async def build(settings: ProgramSettings) -> App:
         ),
         GrpcService(
             "ironpath.program.v1.ProgramInternalService",
-            ProgramInternalServicer(),
+            ProgramInternalServicer(sessions),
             pb_grpc.add_ProgramInternalServiceServicer_to_server,
             Auth.SERVICE,
         ),
     ]
-    return sqlalchemy_app(engine, services)
+    app = sqlalchemy_app(engine, services)
+    app.tasks.append(relay.run)
+    app.on_stop.append(progress.close)
+    return app
 
 
 if __name__ == "__main__":

@@ -1,12 +1,356 @@
-"""Protobuf <-> domain for the program service."""
+"""Protobuf <-> domain for the program service, with request validation that names fields."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ironpath.common.v1 import training_pb2 as t
 from ironpath.program.v1 import program_pb2 as pb
-from program_svc.domain import Account
+from ironpath.progress.v1 import progress_pb2
+from ironpath_common.errors import FieldViolation, InvalidArgument
+from program_svc.domain import (
+    Account,
+    GenerationMetadata,
+    GenerationRequest,
+    Methodology,
+    OneRepMax,
+    Plan,
+    PlannedSession,
+    Profile,
+    Program,
+    StoredProfile,
+)
+
+UNITS: dict[Any, str] = {t.WEIGHT_UNIT_KG: "kg", t.WEIGHT_UNIT_LB: "lb"}
+LIFTS: dict[Any, str] = {
+    t.MAIN_LIFT_SQUAT: "squat",
+    t.MAIN_LIFT_BENCH_PRESS: "bench_press",
+    t.MAIN_LIFT_DEADLIFT: "deadlift",
+    t.MAIN_LIFT_OVERHEAD_PRESS: "overhead_press",
+}
+EXPERIENCE: dict[Any, str] = {
+    pb.EXPERIENCE_LEVEL_NOVICE: "novice",
+    pb.EXPERIENCE_LEVEL_INTERMEDIATE: "intermediate",
+    pb.EXPERIENCE_LEVEL_ADVANCED: "advanced",
+}
+SEXES: dict[Any, str] = {pb.SEX_FEMALE: "female", pb.SEX_MALE: "male", pb.SEX_OTHER: "other"}
+EQUIPMENT: dict[Any, str] = {
+    pb.EQUIPMENT_BARBELL: "barbell",
+    pb.EQUIPMENT_SQUAT_RACK: "squat_rack",
+    pb.EQUIPMENT_BENCH: "bench",
+    pb.EQUIPMENT_DUMBBELLS: "dumbbells",
+    pb.EQUIPMENT_CABLE: "cable",
+    pb.EQUIPMENT_MACHINES: "machines",
+    pb.EQUIPMENT_PULL_UP_BAR: "pull_up_bar",
+    pb.EQUIPMENT_KETTLEBELLS: "kettlebells",
+    pb.EQUIPMENT_BANDS: "bands",
+}
+BODY_AREAS: dict[Any, str] = {
+    t.BODY_AREA_KNEE: "knee",
+    t.BODY_AREA_HIP: "hip",
+    t.BODY_AREA_LOWER_BACK: "lower_back",
+    t.BODY_AREA_SHOULDER: "shoulder",
+    t.BODY_AREA_ELBOW: "elbow",
+    t.BODY_AREA_WRIST: "wrist",
+    t.BODY_AREA_ANKLE: "ankle",
+    t.BODY_AREA_NECK: "neck",
+}
+GOALS: dict[Any, str] = {
+    pb.TRAINING_GOAL_STRENGTH: "strength",
+    pb.TRAINING_GOAL_HYPERTROPHY: "hypertrophy",
+    pb.TRAINING_GOAL_PEAKING: "peaking",
+    pb.TRAINING_GOAL_GENERAL: "general",
+}
+UNIT_ENUMS: dict[str, Any] = {name: value for value, name in UNITS.items()}
+STATES = {"active": pb.PROGRAM_STATE_ACTIVE, "archived": pb.PROGRAM_STATE_ARCHIVED}
+ACCESS = {"owner": pb.PROGRAM_ACCESS_OWNER, "coach": pb.PROGRAM_ACCESS_COACH_READ}
+
+# The profile fields a lifter may set (everything else is output only).
+PROFILE_FIELDS = (
+    "unit",
+    "bodyweight_kg",
+    "height_cm",
+    "age_years",
+    "sex",
+    "one_rep_maxes",
+    "experience_level",
+    "training_age_years",
+    "equipment",
+    "limitations",
+    "goals",
+)
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def _reverse(mapping: Mapping[Any, str]) -> dict[str, Any]:
+    return {v: k for k, v in mapping.items()}
+
+
+def _enum(value: int, mapping: Mapping[Any, str], field: str) -> str:
+    try:
+        return mapping[value]
+    except KeyError:
+        raise InvalidArgument(field, "unknown or unspecified value") from None
+
+
+def _enums(values: Iterable[int], mapping: Mapping[Any, str], field: str) -> tuple[str, ...]:
+    names = tuple(_enum(v, mapping, f"{field}[{i}]") for i, v in enumerate(values))
+    if len(set(names)) != len(names):
+        raise InvalidArgument(field, "lists a value twice")
+    return names
+
+
+def iso_date(field: str, value: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(field, "must be an ISO date (YYYY-MM-DD)") from None
+
+
+def program_id(value: str, field: str = "program_id") -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(field, "must be a program id (UUID)") from None
+
+
+def etag(value: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidArgument("etag", "is not an etag this service issued")
+    return int(value)
+
+
+def page_size(value: int) -> int:
+    if value < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_page_token(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps([str(p) for p in parts]).encode()).decode()
+
+
+def decode_page_token(token: str, size: int) -> list[str] | None:
+    if not token:
+        return None
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error):
+        raise InvalidArgument("page_token", "is not a page token this service issued") from None
+    if not isinstance(parts, list) or len(parts) != size or not all(isinstance(p, str) for p in parts):
+        raise InvalidArgument("page_token", "is not a page token this service issued")
+    return parts
+
+
+# -- users and profiles -----------------------------------------------------------------
 
 
 def user_to_pb(account: Account) -> pb.User:
     message = pb.User(user_id=account.user_id, email=account.email)
     message.create_time.FromDatetime(account.created_at)
+    return message
+
+
+def profile_changes(message: pb.LifterProfile, paths: Iterable[str]) -> dict[str, Any]:
+    """The fields `paths` name, read from the request's profile and validated."""
+    paths = list(paths) or list(PROFILE_FIELDS)
+    unknown = [p for p in paths if p not in PROFILE_FIELDS]
+    if unknown:
+        raise InvalidArgument(
+            [FieldViolation("update_mask", f"{p!r} is not a field a lifter may set") for p in unknown]
+        )
+    readers = {
+        "unit": lambda: _enum(message.unit, UNITS, "profile.unit"),
+        "bodyweight_kg": lambda: message.bodyweight_kg,
+        "height_cm": lambda: message.height_cm,
+        "age_years": lambda: message.age_years,
+        "sex": lambda: SEXES.get(message.sex, "") if message.sex != pb.SEX_UNSPECIFIED else "",
+        "one_rep_maxes": lambda: tuple(
+            OneRepMax(_enum(m.lift, LIFTS, f"profile.one_rep_maxes[{i}].lift"), m.weight_kg, m.tested)
+            for i, m in enumerate(message.one_rep_maxes)
+        ),
+        "experience_level": lambda: _enum(message.experience_level, EXPERIENCE, "profile.experience_level"),
+        "training_age_years": lambda: message.training_age_years,
+        "equipment": lambda: _enums(message.equipment, EQUIPMENT, "profile.equipment"),
+        "limitations": lambda: _enums(message.limitations, BODY_AREAS, "profile.limitations"),
+        "goals": lambda: _enums(message.goals, GOALS, "profile.goals"),
+    }
+    if message.sex not in SEXES and message.sex != pb.SEX_UNSPECIFIED:
+        raise InvalidArgument("profile.sex", "unknown value")
+    return {path: readers[path]() for path in paths}
+
+
+def profile_to_pb(stored: StoredProfile) -> pb.LifterProfile:
+    p = stored.profile
+    message = pb.LifterProfile(
+        unit=_reverse(UNITS)[p.unit],
+        bodyweight_kg=p.bodyweight_kg,
+        height_cm=p.height_cm,
+        age_years=p.age_years,
+        sex=_reverse(SEXES).get(p.sex, pb.SEX_UNSPECIFIED),
+        one_rep_maxes=[
+            pb.OneRepMax(lift=_reverse(LIFTS)[m.lift], weight_kg=m.weight_kg, tested=m.tested) for m in p.one_rep_maxes
+        ],
+        experience_level=_reverse(EXPERIENCE)[p.experience_level],
+        training_age_years=p.training_age_years,
+        equipment=[_reverse(EQUIPMENT)[e] for e in p.equipment],
+        limitations=[_reverse(BODY_AREAS)[a] for a in p.limitations],
+        goals=[_reverse(GOALS)[g] for g in p.goals],
+        etag=str(stored.version),
+    )
+    message.update_time.FromDatetime(stored.updated_at)
+    return message
+
+
+def one_rep_maxes_to_pb(profile: Profile) -> list[pb.OneRepMax]:
+    return [
+        pb.OneRepMax(lift=_reverse(LIFTS)[m.lift], weight_kg=m.weight_kg, tested=m.tested)
+        for m in profile.one_rep_maxes
+    ]
+
+
+# -- methodologies ----------------------------------------------------------------------
+
+
+def methodology_to_pb(m: Methodology) -> pb.Methodology:
+    return pb.Methodology(
+        methodology_id=m.methodology_id,
+        name=m.name,
+        description=m.description,
+        suits=m.suits,
+        experience_levels=[_reverse(EXPERIENCE)[e] for e in m.experience_levels],
+        goals=[_reverse(GOALS)[g] for g in m.goals],
+        cycle_weeks=m.cycle_weeks,
+        deload_rule=m.deload_rule,
+        rules_json=json.dumps(m.rules, sort_keys=True),
+    )
+
+
+# -- programs ---------------------------------------------------------------------------
+
+
+def generation_request(message: pb.GenerateProgramRequest) -> GenerationRequest:
+    return GenerationRequest(
+        goal=_enum(message.goal, GOALS, "goal"),
+        weeks=message.weeks,
+        days_per_week=message.days_per_week,
+        methodology_id=message.methodology_id or None,
+        focus_areas=tuple(message.focus_areas),
+        limitations=_enums(message.limitations, BODY_AREAS, "limitations"),
+        start_date=iso_date("start_date", message.start_date),
+        name=message.name,
+    )
+
+
+def session_to_pb(session: PlannedSession) -> t.PlannedSession:
+    message = t.PlannedSession(
+        week_number=session.week_number,
+        day_number=session.day_number,
+        title=session.title,
+        planned_date=session.planned_date.isoformat() if session.planned_date else "",
+        deload=session.deload,
+    )
+    lift_enums = _reverse(LIFTS)
+    for exercise in session.exercises:
+        e = message.exercises.add(
+            exercise_id=exercise.exercise_id,
+            name=exercise.name,
+            main_lift=lift_enums.get(exercise.main_lift or "", t.MAIN_LIFT_UNSPECIFIED),
+            order=exercise.order,
+            notes=exercise.notes,
+            substituted_for_exercise_id=exercise.substituted_for,
+            rest_seconds=exercise.rest_seconds,
+        )
+        for s in exercise.sets:
+            e.sets.add(
+                set_number=s.set_number,
+                reps=s.reps,
+                percent_1rm=s.percent_1rm,
+                load_kg=s.load_kg,
+                rpe_target=s.rpe_target,
+                amrap=s.amrap,
+            )
+    return message
+
+
+def session_rows(plan: Plan) -> list[tuple[int, int, bytes]]:
+    """Each planned session as stored: (week, day, PlannedSession bytes)."""
+    return [(s.week_number, s.day_number, session_to_pb(s).SerializeToString()) for s in plan.sessions()]
+
+
+def week_phases(plan: Plan) -> list[dict[str, Any]]:
+    return [{"week_number": w.week_number, "phase": w.phase, "deload": w.deload} for w in plan.weeks]
+
+
+def initialize_logs_event(
+    event_id: str, user_id: str, program_id: str, sessions: list[bytes]
+) -> progress_pb2.InitializeProgramLogsRequest:
+    request = progress_pb2.InitializeProgramLogsRequest(event_id=event_id, user_id=user_id, program_id=program_id)
+    for stored in sessions:
+        request.sessions.add().MergeFromString(stored)
+    return request
+
+
+def metadata_to_json(metadata: GenerationMetadata) -> dict[str, Any]:
+    return {
+        "engine": metadata.engine,
+        "model": metadata.model,
+        "fallback_reason": metadata.fallback_reason,
+        "generated_at": metadata.generated_at.isoformat(),
+        "request": metadata.request,
+        "profile_snapshot": metadata.profile_snapshot,
+        "duration_ms": metadata.duration_ms,
+    }
+
+
+def _metadata_to_pb(data: Mapping[str, Any], message: pb.GenerationMetadata) -> None:
+    message.engine = data["engine"]
+    message.model = data["model"]
+    message.fallback_reason = data["fallback_reason"]
+    message.generate_time.FromDatetime(datetime.fromisoformat(data["generated_at"]).astimezone(UTC))
+    message.request_json = json.dumps(data["request"], sort_keys=True)
+    message.profile_snapshot_json = json.dumps(data["profile_snapshot"], sort_keys=True)
+    message.duration_ms = data["duration_ms"]
+
+
+def program_to_pb(program: Program, sessions: list[bytes] | None) -> pb.Program:
+    """`sessions` (stored PlannedSession bytes in week/day order) fills the full view."""
+    message = pb.Program(
+        program_id=program.program_id,
+        name=program.name,
+        methodology_id=program.methodology_id,
+        goal=_reverse(GOALS)[program.goal],
+        weeks=program.weeks,
+        days_per_week=program.days_per_week,
+        start_date=program.start_date.isoformat() if program.start_date else "",
+        display_unit=_reverse(UNITS)[program.unit],
+        state=STATES[program.state],
+        etag=str(program.version),
+        focus_areas=list(program.focus_areas),
+        access=ACCESS[program.access],
+    )
+    message.create_time.FromDatetime(program.created_at)
+    message.update_time.FromDatetime(program.updated_at)
+    _metadata_to_pb(program.metadata, message.generation_metadata)
+    if sessions is not None:
+        weeks = {
+            p["week_number"]: message.program_weeks.add(
+                week_number=p["week_number"], phase=p["phase"], deload=p["deload"]
+            )
+            for p in program.week_phases
+        }
+        for stored in sessions:
+            session = t.PlannedSession.FromString(stored)
+            weeks[session.week_number].sessions.append(session)
     return message

@@ -2,11 +2,88 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from program_svc.domain import Account
-from program_svc.models import UserRow
+from program_svc.domain import Account, Methodology, OneRepMax, Profile, Program, StoredProfile
+from program_svc.models import lifter_profiles, methodologies, program_sessions, programs, users
+
+_p = programs.c
+
+
+def profile_to_json(profile: Profile) -> dict[str, Any]:
+    return {
+        "unit": profile.unit,
+        "bodyweight_kg": profile.bodyweight_kg,
+        "height_cm": profile.height_cm,
+        "age_years": profile.age_years,
+        "sex": profile.sex,
+        "one_rep_maxes": [
+            {"lift": m.lift, "weight_kg": m.weight_kg, "tested": m.tested} for m in profile.one_rep_maxes
+        ],
+        "experience_level": profile.experience_level,
+        "training_age_years": profile.training_age_years,
+        "equipment": list(profile.equipment),
+        "limitations": list(profile.limitations),
+        "goals": list(profile.goals),
+    }
+
+
+def profile_from_json(data: Mapping[str, Any]) -> Profile:
+    return Profile(
+        unit=data["unit"],
+        bodyweight_kg=data["bodyweight_kg"],
+        height_cm=data["height_cm"],
+        age_years=data["age_years"],
+        sex=data["sex"],
+        one_rep_maxes=tuple(OneRepMax(m["lift"], m["weight_kg"], m["tested"]) for m in data["one_rep_maxes"]),
+        experience_level=data["experience_level"],
+        training_age_years=data["training_age_years"],
+        equipment=tuple(data["equipment"]),
+        limitations=tuple(data["limitations"]),
+        goals=tuple(data["goals"]),
+    )
+
+
+def _program(row: Row[Any]) -> Program:
+    return Program(
+        program_id=str(row.program_id),
+        user_id=row.user_id,
+        name=row.name,
+        methodology_id=row.methodology_id,
+        goal=row.goal,
+        weeks=row.weeks,
+        days_per_week=row.days_per_week,
+        start_date=row.start_date,
+        unit=row.unit,
+        state=row.state,
+        focus_areas=tuple(row.focus_areas),
+        metadata=row.generation_metadata,
+        week_phases=row.week_phases,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _methodology(row: Row[Any]) -> Methodology:
+    return Methodology(
+        methodology_id=row.methodology_id,
+        name=row.name,
+        description=row.description,
+        suits=row.suits,
+        experience_levels=tuple(row.experience_levels),
+        goals=tuple(row.goals),
+        cycle_weeks=row.cycle_weeks,
+        deload_rule=row.deload_rule,
+        rules=row.rules,
+    )
 
 
 class UserRepository:
@@ -16,10 +93,168 @@ class UserRepository:
     async def get_or_create(self, user_id: str, email: str) -> Account:
         """One statement: inserts the user on first sight, keeps the email current."""
         statement = (
-            insert(UserRow)
+            insert(users)
             .values(user_id=user_id, email=email)
-            .on_conflict_do_update(index_elements=[UserRow.user_id], set_={"email": email})
-            .returning(UserRow.user_id, UserRow.email, UserRow.created_at)
+            .on_conflict_do_update(index_elements=[users.c.user_id], set_={"email": email})
+            .returning(users.c.user_id, users.c.email, users.c.created_at)
         )
         row = (await self._session.execute(statement)).one()
         return Account(user_id=row.user_id, email=row.email, created_at=row.created_at)
+
+
+class ProfileRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, user_id: str, *, lock: bool = False) -> StoredProfile | None:
+        statement = select(lifter_profiles).where(lifter_profiles.c.user_id == user_id)
+        if lock:
+            statement = statement.with_for_update()
+        row = (await self._session.execute(statement)).first()
+        if row is None:
+            return None
+        return StoredProfile(profile_from_json(row.profile), row.version, row.updated_at)
+
+    async def save(self, user_id: str, stored: StoredProfile | None, profile: Profile) -> StoredProfile:
+        """Creates the profile, or replaces it and bumps its version."""
+        data = profile_to_json(profile)
+        statement: Any
+        if stored is None:
+            statement = (
+                insert(lifter_profiles)
+                .values(user_id=user_id, profile=data)
+                .returning(lifter_profiles.c.version, lifter_profiles.c.updated_at)
+            )
+        else:
+            statement = (
+                update(lifter_profiles)
+                .where(lifter_profiles.c.user_id == user_id)
+                .values(profile=data, version=lifter_profiles.c.version + 1, updated_at=func.now())
+                .returning(lifter_profiles.c.version, lifter_profiles.c.updated_at)
+            )
+        row = (await self._session.execute(statement)).one()
+        return StoredProfile(profile, row.version, row.updated_at)
+
+
+class MethodologyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, methodology_id: str) -> Methodology | None:
+        row = (
+            await self._session.execute(select(methodologies).where(methodologies.c.methodology_id == methodology_id))
+        ).first()
+        return _methodology(row) if row is not None else None
+
+    async def list(self, after: str | None, limit: int) -> list[Methodology]:
+        statement = select(methodologies).order_by(methodologies.c.methodology_id).limit(limit)
+        if after is not None:
+            statement = statement.where(methodologies.c.methodology_id > after)
+        return [_methodology(row) for row in await self._session.execute(statement)]
+
+    async def ids(self) -> set[str]:
+        return set((await self._session.execute(select(methodologies.c.methodology_id))).scalars())
+
+
+class ProgramRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        program_id: str,
+        user_id: str,
+        name: str,
+        methodology_id: str,
+        goal: str,
+        weeks: int,
+        days_per_week: int,
+        start_date: date | None,
+        unit: str,
+        focus_areas: Sequence[str],
+        week_phases: list[dict[str, Any]],
+        metadata: dict[str, Any],
+        sessions: Sequence[tuple[int, int, bytes]],
+    ) -> Program:
+        row = (
+            await self._session.execute(
+                insert(programs)
+                .values(
+                    program_id=uuid.UUID(program_id),
+                    user_id=user_id,
+                    name=name,
+                    methodology_id=methodology_id,
+                    goal=goal,
+                    weeks=weeks,
+                    days_per_week=days_per_week,
+                    start_date=start_date,
+                    unit=unit,
+                    focus_areas=list(focus_areas),
+                    week_phases=week_phases,
+                    generation_metadata=metadata,
+                )
+                .returning(programs)
+            )
+        ).one()
+        await self._session.execute(
+            insert(program_sessions),
+            [
+                {"program_id": uuid.UUID(program_id), "week_number": w, "day_number": d, "session_pb": data}
+                for w, d, data in sessions
+            ],
+        )
+        return _program(row)
+
+    async def get(self, user_id: str, program_id: str, *, lock: bool = False) -> Program | None:
+        """The program if `user_id` owns it; None for a missing program and for someone else's."""
+        statement = select(programs).where(_p.program_id == uuid.UUID(program_id), _p.user_id == user_id)
+        if lock:
+            statement = statement.with_for_update()
+        row = (await self._session.execute(statement)).first()
+        return _program(row) if row is not None else None
+
+    async def sessions(self, program_id: str) -> list[bytes]:
+        c = program_sessions.c
+        statement = (
+            select(c.session_pb).where(c.program_id == uuid.UUID(program_id)).order_by(c.week_number, c.day_number)
+        )
+        return list((await self._session.execute(statement)).scalars())
+
+    async def session_and_following(
+        self, program_id: str, week: int, day: int, following: int
+    ) -> list[tuple[int, int, bytes]]:
+        """The session at (week, day) first, if it exists, then up to `following` sessions after it."""
+        c = program_sessions.c
+        statement = (
+            select(c.week_number, c.day_number, c.session_pb)
+            .where(c.program_id == uuid.UUID(program_id), tuple_(c.week_number, c.day_number) >= tuple_(week, day))
+            .order_by(c.week_number, c.day_number)
+            .limit(following + 1)
+        )
+        return [(r.week_number, r.day_number, r.session_pb) for r in await self._session.execute(statement)]
+
+    async def list(
+        self, user_id: str, *, include_archived: bool, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Program]:
+        statement = select(programs).where(_p.user_id == user_id)
+        if not include_archived:
+            statement = statement.where(_p.state == "active")
+        if after is not None:
+            created, last_id = after[0], uuid.UUID(after[1])
+            statement = statement.where(
+                or_(_p.created_at < created, and_(_p.created_at == created, _p.program_id < last_id))
+            )
+        statement = statement.order_by(_p.created_at.desc(), _p.program_id.desc()).limit(limit)
+        return [_program(row) for row in await self._session.execute(statement)]
+
+    async def archive(self, user_id: str, program_id: str) -> Program:
+        row = (
+            await self._session.execute(
+                update(programs)
+                .where(_p.program_id == uuid.UUID(program_id), _p.user_id == user_id)
+                .values(state="archived", version=_p.version + 1, updated_at=func.now())
+                .returning(programs)
+            )
+        ).one()
+        return _program(row)

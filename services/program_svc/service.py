@@ -1,14 +1,193 @@
-"""Use cases of the program service. No grpc, no protobuf, no commit: the RPC boundary commits."""
+"""Use cases of the program service. No grpc, no commit: the RPC boundary owns the transaction."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironpath_common.auth import User
-from program_svc.domain import Account
-from program_svc.repository import UserRepository
+from ironpath_common.errors import Aborted, InvalidArgument, NotFound
+from ironpath_common.outbox import Event, enqueue
+from program_svc.domain import (
+    Account,
+    GenerationRequest,
+    Methodology,
+    Profile,
+    Program,
+    StoredProfile,
+    check_profile,
+    check_request,
+)
+from program_svc.generator import choose_methodology
+from program_svc.models import outbox
+from program_svc.repository import MethodologyRepository, ProfileRepository, ProgramRepository, UserRepository
+
+PROGRAM_NOT_FOUND = "program not found"
+INITIALIZE_LOGS = "progress.InitializeProgramLogs"
 
 
 async def get_me(session: AsyncSession, user: User) -> Account:
     """The caller's account, created on their first authenticated call."""
     return await UserRepository(session).get_or_create(user.user_id, user.email)
+
+
+async def get_profile(session: AsyncSession, user_id: str) -> StoredProfile:
+    stored = await ProfileRepository(session).get(user_id)
+    if stored is None:
+        raise NotFound("no profile yet")
+    return stored
+
+
+async def upsert_profile(
+    session: AsyncSession, user: User, changes: dict[str, Any], expected_version: int | None
+) -> StoredProfile:
+    """Creates or updates the caller's profile with only the given fields. With a version, only
+    if nobody changed the profile since it was read (two devices: the second is ABORTED)."""
+    await get_me(session, user)
+    profiles = ProfileRepository(session)
+    stored = await profiles.get(user.user_id, lock=True)
+    if expected_version is not None and (stored is None or stored.version != expected_version):
+        raise Aborted("the profile changed since it was read; read it again")
+    base = stored.profile if stored is not None else Profile()
+    profile = dataclasses.replace(base, **changes)
+    check_profile(profile)
+    return await profiles.save(user.user_id, stored, profile)
+
+
+async def list_methodologies(session: AsyncSession, after: str | None, limit: int) -> list[Methodology]:
+    return await MethodologyRepository(session).list(after, limit)
+
+
+async def get_methodology(session: AsyncSession, methodology_id: str) -> Methodology:
+    methodology = await MethodologyRepository(session).get(methodology_id)
+    if methodology is None:
+        raise NotFound("methodology not found")
+    return methodology
+
+
+@dataclass(frozen=True)
+class GenerationInput:
+    profile: Profile
+    methodology: Methodology
+
+
+async def prepare_generation(session: AsyncSession, user_id: str, request: GenerationRequest) -> GenerationInput:
+    """Checks the request and picks the methodology: the lifter's choice, else one that suits
+    their experience and goal. A lifter without a profile gets the defaults (loads by RPE)."""
+    methodologies = MethodologyRepository(session)
+    check_request(request, await methodologies.ids())
+    stored = await ProfileRepository(session).get(user_id)
+    profile = stored.profile if stored is not None else Profile()
+    chosen = choose_methodology(profile, request).methodology_id
+    methodology = await methodologies.get(chosen)
+    if methodology is None:  # the library and the seeded rows disagree
+        raise InvalidArgument("methodology_id", "is not a known methodology")
+    return GenerationInput(profile, methodology)
+
+
+async def create_program(
+    session: AsyncSession,
+    *,
+    user: User,
+    program_id: str,
+    request: GenerationRequest,
+    generation: GenerationInput,
+    week_phases: list[dict[str, Any]],
+    sessions: Sequence[tuple[int, int, bytes]],
+    metadata: dict[str, Any],
+    initialize_logs: Message,
+) -> tuple[Program, Event]:
+    """Stores the program and, in the same transaction, the outbox event that gives every
+    session a progress log."""
+    await get_me(session, user)
+    methodology = generation.methodology
+    program = await ProgramRepository(session).add(
+        program_id=program_id,
+        user_id=user.user_id,
+        name=request.name or f"{methodology.name}: {request.goal} ({request.weeks} weeks)",
+        methodology_id=methodology.methodology_id,
+        goal=request.goal,
+        weeks=request.weeks,
+        days_per_week=request.days_per_week,
+        start_date=request.start_date,
+        unit=generation.profile.unit,
+        focus_areas=request.focus_areas,
+        week_phases=week_phases,
+        metadata=metadata,
+        sessions=sessions,
+    )
+    event = await enqueue(session, outbox, INITIALIZE_LOGS, initialize_logs, user.user_id)
+    return program, event
+
+
+async def get_program(
+    session: AsyncSession, user_id: str, program_id: str, *, full: bool
+) -> tuple[Program, list[bytes] | None]:
+    repo = ProgramRepository(session)
+    program = await repo.get(user_id, program_id)
+    if program is None:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    return program, (await repo.sessions(program_id) if full else None)
+
+
+async def list_programs(
+    session: AsyncSession, user_id: str, *, include_archived: bool, after: tuple[datetime, str] | None, limit: int
+) -> list[Program]:
+    return await ProgramRepository(session).list(user_id, include_archived=include_archived, after=after, limit=limit)
+
+
+async def archive_program(
+    session: AsyncSession, user_id: str, program_id: str, expected_version: int | None
+) -> Program:
+    """Archives a program; its sessions and progress logs stay readable."""
+    repo = ProgramRepository(session)
+    program = await repo.get(user_id, program_id, lock=True)
+    if program is None:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    if expected_version is not None and program.version != expected_version:
+        raise Aborted("the program changed since it was read; read it again")
+    if program.state == "archived":
+        return program
+    return await repo.archive(user_id, program_id)
+
+
+@dataclass(frozen=True)
+class SessionWithContext:
+    program: Program
+    session: bytes
+    following: list[bytes]
+
+
+async def planned_session(
+    session: AsyncSession, user_id: str, program_id: str, week: int, day: int, following: int
+) -> SessionWithContext:
+    """One planned session of a program the user owns, and up to `following` sessions after it."""
+    repo = ProgramRepository(session)
+    program = await repo.get(user_id, program_id)
+    if program is None:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    rows = await repo.session_and_following(program_id, week, day, following)
+    if not rows or rows[0][:2] != (week, day):
+        raise InvalidArgument(
+            "session", f"week {week} day {day} is not a session of this {program.weeks}x{program.days_per_week} program"
+        )
+    return SessionWithContext(program, rows[0][2], [data for _, _, data in rows[1:]])
+
+
+async def program_owner(session: AsyncSession, user_id: str, program_id: str) -> Program:
+    """The program if the user may read it (its owner; coach grants come with sharing)."""
+    program = await ProgramRepository(session).get(user_id, program_id)
+    if program is None:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    return program
+
+
+async def lifter_context(session: AsyncSession, user_id: str) -> Profile:
+    stored = await ProfileRepository(session).get(user_id)
+    return stored.profile if stored is not None else Profile()

@@ -164,7 +164,7 @@ def test_public_service_refuses_service_tokens(service, channels, service_token)
 
 
 def test_an_unimplemented_rpc_says_so_honestly(channels, auth):
-    stub = program_pb2_grpc.ProgramServiceStub(channels["program"])
+    stub = program_pb2_grpc.AccountServiceStub(channels["program"])
     with pytest.raises(grpc.RpcError) as raised:
-        stub.GetProfile(program_pb2.GetProfileRequest(), metadata=bearer(tokens.valid_hs256(auth)), timeout=5)
+        stub.ListGrants(program_pb2.ListGrantsRequest(), metadata=bearer(tokens.valid_hs256(auth)), timeout=5)
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -142,7 +142,7 @@ class Stream:
         while True:
             try:
                 chunk = self.response.read1(65536)
-            except (OSError, ValueError, http.client.HTTPException):
+            except (OSError, ValueError, AttributeError, http.client.HTTPException):
                 return  # closed
             if not chunk:
                 return

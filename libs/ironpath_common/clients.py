@@ -1,0 +1,62 @@
+"""Outbound calls to other IronPath services: a service token on every call, a deadline on
+every call, and gRPC failures turned into domain errors (a service that is down is
+`Unavailable`, never an unknown error)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from ironpath_common import errors
+from ironpath_common.auth import ServiceTokenIssuer
+
+ResponseT = TypeVar("ResponseT")
+
+DEFAULT_DEADLINE_SECONDS = 5.0
+
+_BY_CODE: dict[grpc.StatusCode, type[errors.DomainError]] = {
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.ABORTED: errors.Aborted,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
+    grpc.StatusCode.UNIMPLEMENTED: errors.Unimplemented,
+}
+
+
+class ServiceChannel:
+    """One channel to another service, shared by its typed clients."""
+
+    def __init__(self, address: str, tokens: ServiceTokenIssuer, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS):
+        self.channel = grpc.aio.insecure_channel(address, options=[("grpc.enable_retries", 1)])
+        self._tokens = tokens
+        self._deadline = deadline_seconds
+
+    async def call(
+        self, method: Callable[..., Awaitable[ResponseT]], request: Any, deadline_seconds: float | None = None
+    ) -> ResponseT:
+        try:
+            return await method(
+                request,
+                metadata=(("authorization", "Bearer " + self._tokens.token()),),
+                timeout=deadline_seconds or self._deadline,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _domain_error(error) from None
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+def _domain_error(error: grpc.aio.AioRpcError) -> errors.DomainError:
+    code = error.code()
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return errors.InvalidArgument("request", error.details() or "rejected by a dependency")
+    kind = _BY_CODE.get(code)
+    if kind is not None:
+        return kind(error.details() or code.name)
+    # UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, UNKNOWN, INTERNAL, UNAUTHENTICATED between services:
+    # the caller can only retry later.
+    return errors.Unavailable(f"a dependency failed ({code.name}); retry later")

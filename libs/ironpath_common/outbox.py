@@ -1,0 +1,189 @@
+"""The transactional outbox: no dual writes between services.
+
+An event is inserted in the same transaction as the sender's own rows. Right after that
+transaction commits, the sender delivers it (`deliver_now`), so in the normal case the
+receiver has applied it before the RPC returns. Whatever that attempt misses, the relay
+retries with backoff until the receiver acknowledges. Receivers apply events idempotently
+by event id, so a delivery repeated after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.message import Message
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ironpath_common.db import transaction
+from ironpath_common.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# The relay leaves a fresh event alone this long: the sender is delivering it itself.
+SENDER_HEAD_START = timedelta(seconds=5)
+MAX_BACKOFF_SECONDS = 60.0
+BATCH_SIZE = 50
+
+Handler = Callable[[bytes], Awaitable[None]]
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """Each sending service's own outbox table."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("event_id", Uuid, primary_key=True),
+        Column("destination", Text, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("user_id", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
+        # Set when the receiver refused the event for good (it is kept, not retried).
+        Column("failed_at", DateTime(timezone=True), nullable=True),
+        Column("last_error", Text, nullable=True),
+        Index("ix_outbox_pending", "next_attempt_at", postgresql_where=text("sent_at IS NULL AND failed_at IS NULL")),
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    destination: str
+    payload: bytes
+
+
+async def enqueue(session: AsyncSession, table: Table, destination: str, payload: Message, user_id: str) -> Event:
+    """Adds an event to the outbox inside the caller's transaction. `payload` must already
+    carry the event id the receiver deduplicates on (its `event_id` field)."""
+    event_id = getattr(payload, "event_id")  # noqa: B009 - every event message has one
+    data = payload.SerializeToString()
+    await session.execute(
+        table.insert().values(
+            event_id=uuid.UUID(event_id),
+            destination=destination,
+            payload=data,
+            user_id=user_id,
+            next_attempt_at=datetime.now(UTC) + SENDER_HEAD_START,
+        )
+    )
+    return Event(event_id, destination, data)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+# Receivers answer these for an event they will never accept; retrying cannot help.
+PERMANENT = frozenset({"INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "PERMISSION_DENIED"})
+
+
+class OutboxRelay:
+    """Delivers a service's outbox events to their handlers, by destination."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        table: Table,
+        handlers: Mapping[str, Handler],
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._table = table
+        self._handlers = dict(handlers)
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def deliver_now(self, events: list[Event]) -> None:
+        """The sender's own attempt right after its commit. A failure is left to the relay."""
+        t = self._table
+        for event in events:
+            values: dict[str, object] = {"sent_at": func.now()}
+            try:
+                await self._handlers[event.destination](event.payload)
+            except Exception as error:  # the caller's transaction is committed: never fail the RPC now
+                reason = str(getattr(error, "code", type(error).__name__))
+                logger.warning("outbox delivery deferred: %s %s", event.destination, reason)
+                values = {"next_attempt_at": func.now() + timedelta(seconds=0.5), "last_error": reason}
+            async with transaction(self._sessions) as session:
+                await session.execute(
+                    update(t)
+                    .where(t.c.event_id == uuid.UUID(event.event_id), t.c.sent_at.is_(None))
+                    .values(attempts=t.c.attempts + 1, **values)
+                )
+
+    async def run(self) -> None:
+        """Background loop: deliver what is due, then sleep until woken or the poll interval."""
+        while True:
+            try:
+                delivered = await self.deliver_due()
+            except Exception:  # the database may be away; keep the loop alive and try again
+                logger.exception("outbox relay pass failed")
+                delivered = 0
+            if delivered == BATCH_SIZE:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+    async def deliver_due(self) -> int:
+        """One pass over due events, locked so concurrent relays (replicas) never share one."""
+        t = self._table
+        async with transaction(self._sessions) as session:
+            rows = (
+                await session.execute(
+                    select(t.c.event_id, t.c.destination, t.c.payload, t.c.attempts)
+                    .where(t.c.sent_at.is_(None), t.c.failed_at.is_(None), t.c.next_attempt_at <= func.now())
+                    .order_by(t.c.next_attempt_at)
+                    .limit(BATCH_SIZE)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                values = await self._attempt(row.destination, row.payload, row.attempts)
+                await session.execute(update(t).where(t.c.event_id == row.event_id).values(**values))
+        return len(rows)
+
+    async def _attempt(self, destination: str, payload: bytes, attempts: int) -> dict[str, object]:
+        handler = self._handlers.get(destination)
+        if handler is None:
+            return {"failed_at": func.now(), "last_error": f"no handler for {destination}"}
+        try:
+            await handler(payload)
+        except DomainError as error:
+            if error.code in PERMANENT:
+                logger.error("outbox event refused for good: %s %s", destination, error.code)
+                return {
+                    "failed_at": func.now(),
+                    "attempts": attempts + 1,
+                    "last_error": f"{error.code}: {error.message}",
+                }
+            delay = min(0.5 * 2**attempts, MAX_BACKOFF_SECONDS)
+            return {
+                "attempts": attempts + 1,
+                "next_attempt_at": func.now() + timedelta(seconds=delay),
+                "last_error": f"{error.code}: {error.message}"[:500],
+            }
+        return {"sent_at": func.now(), "attempts": attempts + 1, "last_error": None}
