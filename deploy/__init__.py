@@ -1,0 +1,1 @@
+"""Ways to run IronPath: the local supervisor (`make run`), images and manifests."""
