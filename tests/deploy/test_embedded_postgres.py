@@ -29,6 +29,14 @@ time.sleep(60)
 """
 
 
+def _alive(pid: int) -> bool:
+    """Running; a zombie waiting for init to reap it has stopped."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _clean_shutdowns(data_dir: Path) -> int:
     """How often the server logged a clean (not killed) shutdown."""
     log = data_dir / "log"
@@ -39,7 +47,7 @@ def _postgres_processes(data_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if any(str(data_dir) in part for part in cmdline):
+        if any(str(data_dir) in part for part in cmdline) and _alive(proc.pid):
             found.append(proc)
     return found
 
@@ -84,7 +92,7 @@ def test_embedded_postgres_starts_creates_a_database_and_stops_leaving_nothing(t
     assert databases.embedded is not None
     pid = databases.embedded.pid
     try:
-        assert pid is not None and psutil.pid_exists(pid)
+        assert pid is not None and _alive(pid)
         socket_dir = databases.embedded.socket_dir
         assert set(databases.urls) == set(SERVICES)
         for name, url in databases.urls.items():
@@ -93,7 +101,7 @@ def test_embedded_postgres_starts_creates_a_database_and_stops_leaving_nothing(t
     finally:
         databases.stop()
 
-    assert not psutil.pid_exists(pid)
+    assert not _alive(pid)
     assert _postgres_processes(data_dir) == []
     assert _clean_shutdowns(data_dir) == 1
 
@@ -115,7 +123,7 @@ def test_embedded_postgres_keeps_its_data_and_is_stopped_after_a_killed_run(tmp_
     orphan_pid = int(killed.stdout.readline())
     killed.kill()
     killed.wait()
-    assert psutil.pid_exists(orphan_pid)
+    assert _alive(orphan_pid)
 
     second = _start(data_dir)
     assert second.embedded is not None
@@ -124,6 +132,6 @@ def test_embedded_postgres_keeps_its_data_and_is_stopped_after_a_killed_run(tmp_
         assert asyncio.run(_read_note(second.urls["progress"])) == "still here"
     finally:
         second.stop()
-    assert not psutil.pid_exists(orphan_pid)
+    assert not _alive(orphan_pid)
     assert _postgres_processes(data_dir) == []
     assert _clean_shutdowns(data_dir) == 2

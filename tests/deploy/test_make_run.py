@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,7 +195,7 @@ def test_make_run_comes_up_healthy_and_ctrl_c_stops_everything(
     replicas: int,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    record_property: pytest.RecordProperty,
+    record_property: Callable[[str, object], None],
 ) -> None:
     started = time.monotonic()
     run = _start(clone, replicas, tmp_path, databases)
