@@ -182,6 +182,9 @@ class _Writer:
             planned.append(self._main_exercise(exposure, exercise, len(planned) + 1))
         for chosen in self._accessories(lifts, used):
             planned.append(self._accessory(chosen, len(planned) + 1, deload))
+        if not planned:
+            # Nothing else suits this lifter today: trunk work needs no equipment and loads no joint.
+            planned.append(self._accessory((exercises.CATALOGUE["dead_bug"], False), 1, deload))
         title = " & ".join(LIFT_NAMES[lift] for lift in lifts) + (" (deload)" if deload else "")
         planned_date = None
         if self.request.start_date is not None:
@@ -322,7 +325,9 @@ class _Writer:
         )
 
     def _set(self, number: int, spec: SetSpec, exercise_max: float | None) -> PlannedSet:
-        percent = min(spec.percent, 1.0)
+        exact = min(spec.percent, 1.0)
+        # The intensity shown is what the RPE target must agree with; the load uses the exact one.
+        percent = round(exact, 4)
         rpe = rpe_for(spec.reps, percent)
         if exercise_max is None:
             return PlannedSet(number, spec.reps, 0.0, 0.0, rpe, spec.amrap)
@@ -331,7 +336,7 @@ class _Writer:
             number,
             spec.reps,
             round(percent, 4),
-            loadable_kg(exercise_max * percent, self.profile.unit),
+            loadable_kg(exercise_max * exact, self.profile.unit),
             rpe,
             spec.amrap,
         )
