@@ -152,7 +152,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 code = domain.code
                 await context.abort_with_status(to_status(domain))
             finally:
-                _log_rpc(code, start)
+                _log_rpc(code, start, policy)
 
         return unary
 
@@ -171,7 +171,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 code = domain.code
                 await context.abort_with_status(to_status(domain))
             finally:
-                _log_rpc(code, start)
+                _log_rpc(code, start, policy)
 
         return stream
 
@@ -192,5 +192,7 @@ def _domain_error(error: BaseException) -> DomainError:
     return DomainError("internal error")
 
 
-def _log_rpc(code: str, start: float) -> None:
-    logger.info("rpc", extra={"status": code, "duration_ms": round((time.perf_counter() - start) * 1000, 3)})
+def _log_rpc(code: str, start: float, policy: Auth) -> None:
+    # Health checks arrive every few seconds from every prober: keep them out of the info log.
+    level = logging.DEBUG if policy is Auth.NONE and code == "OK" else logging.INFO
+    logger.log(level, "rpc", extra={"status": code, "duration_ms": round((time.perf_counter() - start) * 1000, 3)})

@@ -8,12 +8,15 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 import grpc
+import sqlalchemy.exc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,9 +25,11 @@ from ironpath_common.auth import ServiceTokenVerifier, UserTokenVerifier
 from ironpath_common.db import ping, prepare_database
 from ironpath_common.interceptors import Auth, ServerInterceptor
 from ironpath_common.logging import configure_logging
-from ironpath_common.settings import ServiceSettings
+from ironpath_common.settings import ConfigError, ServiceSettings
 
 logger = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 HEALTH_PROBE_SECONDS = 2.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -124,16 +129,29 @@ async def _monitor_database(
         await asyncio.sleep(HEALTH_PROBE_SECONDS)
 
 
-def main(settings: ServiceSettings, migrations: Path, build: Callable[[], Awaitable[App]], argv: Sequence[str]) -> None:
-    """A service process: logging, its database created and migrated, then serve until stopped.
-
-    `<service> migrate` stops after migrating (a deploy-time job)."""
+def main(
+    load_settings: Callable[[], SettingsT],
+    migrations: Path,
+    build: Callable[[SettingsT], Awaitable[App]],
+    argv: Sequence[str],
+) -> None:
+    """A service process: settings, logging, its database created and migrated, then serve
+    until stopped. `<service> migrate` stops after migrating (a deploy-time job). A bad setting
+    or an unreachable database stops the process with one line, not a traceback."""
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        sys.exit(f"configuration error: {error}")
     configure_logging(settings.name, settings.log_level)
-    prepare_database(settings.database_url, migrations, f"{settings.name}_alembic_version")
+    try:
+        prepare_database(settings.database_url, migrations, f"{settings.name}_alembic_version")
+    except (OSError, asyncpg.PostgresError, sqlalchemy.exc.OperationalError) as error:
+        logger.error("database unavailable at start: %s", error)
+        sys.exit(1)
     if list(argv[1:]) == ["migrate"]:
         return
 
     async def run() -> None:
-        await serve(settings, await build())
+        await serve(settings, await build(settings))
 
     asyncio.run(run())

@@ -33,5 +33,4 @@ async def build(settings: FeedbackSettings) -> App:
 
 
 if __name__ == "__main__":
-    settings = FeedbackSettings.from_env()
-    main(settings, Path(__file__).parent / "migrations", lambda: build(settings), sys.argv)
+    main(FeedbackSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv)

@@ -52,5 +52,4 @@ async def build(settings: ProgramSettings) -> App:
 
 
 if __name__ == "__main__":
-    settings = ProgramSettings.from_env()
-    main(settings, Path(__file__).parent / "migrations", lambda: build(settings), sys.argv)
+    main(ProgramSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from ironpath_training import exercises
+from ironpath_training.exercises import Exercise
 from ironpath_training.loads import KG_PER_LB, loadable_kg
 from ironpath_training.rpe import percent_of_1rm, rpe_for
-from program_svc import exercises
 from program_svc.domain import (
     GenerationRequest,
     Methodology,
@@ -26,7 +27,6 @@ from program_svc.domain import (
     PlannedWeek,
     Profile,
 )
-from program_svc.exercises import Exercise
 from program_svc.methodologies import BY_ID, DEFAULT_CHOICE
 
 LOWER_LIFTS = frozenset({"squat", "deadlift"})

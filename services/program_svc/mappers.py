@@ -41,15 +41,15 @@ EXPERIENCE: dict[Any, str] = {
 }
 SEXES: dict[Any, str] = {pb.SEX_FEMALE: "female", pb.SEX_MALE: "male", pb.SEX_OTHER: "other"}
 EQUIPMENT: dict[Any, str] = {
-    pb.EQUIPMENT_BARBELL: "barbell",
-    pb.EQUIPMENT_SQUAT_RACK: "squat_rack",
-    pb.EQUIPMENT_BENCH: "bench",
-    pb.EQUIPMENT_DUMBBELLS: "dumbbells",
-    pb.EQUIPMENT_CABLE: "cable",
-    pb.EQUIPMENT_MACHINES: "machines",
-    pb.EQUIPMENT_PULL_UP_BAR: "pull_up_bar",
-    pb.EQUIPMENT_KETTLEBELLS: "kettlebells",
-    pb.EQUIPMENT_BANDS: "bands",
+    t.EQUIPMENT_BARBELL: "barbell",
+    t.EQUIPMENT_SQUAT_RACK: "squat_rack",
+    t.EQUIPMENT_BENCH: "bench",
+    t.EQUIPMENT_DUMBBELLS: "dumbbells",
+    t.EQUIPMENT_CABLE: "cable",
+    t.EQUIPMENT_MACHINES: "machines",
+    t.EQUIPMENT_PULL_UP_BAR: "pull_up_bar",
+    t.EQUIPMENT_KETTLEBELLS: "kettlebells",
+    t.EQUIPMENT_BANDS: "bands",
 }
 BODY_AREAS: dict[Any, str] = {
     t.BODY_AREA_KNEE: "knee",

@@ -38,5 +38,4 @@ async def build(settings: ProgressSettings) -> App:
 
 
 if __name__ == "__main__":
-    settings = ProgressSettings.from_env()
-    main(settings, Path(__file__).parent / "migrations", lambda: build(settings), sys.argv)
+    main(ProgressSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv)

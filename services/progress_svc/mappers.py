@@ -13,13 +13,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import progress_pb2 as pb
 from ironpath_common.errors import InvalidArgument
+from ironpath_training.sets import check_performed_sets
 from progress_svc.domain import (
     PerformedSet,
     SessionKey,
     SessionStatus,
     Totals,
     View,
-    check_performed_sets,
     check_position,
 )
 from progress_svc.repository import LogRecord

@@ -73,6 +73,7 @@ progress_logs = Table(
         "scheduled_date",
         postgresql_where=text("scheduled_date IS NOT NULL"),
     ),
+    Index("ix_progress_logs_user_id_due_date", "user_id", func.coalesce(text("scheduled_date"), text("planned_date"))),
 )
 
 # Internal events (outbox deliveries from other services) already applied, by event id.

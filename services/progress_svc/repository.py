@@ -41,6 +41,8 @@ _SUMMARY_COLUMNS = (
     _t.updated_at,
 )
 _FULL_COLUMNS = (*_SUMMARY_COLUMNS, _t.planned_pb, _t.adjusted_pb, _t.performed_pb, _t.feedback_pb)
+# The day a session is due (matches the expression index of migration 0002).
+DUE_DATE = func.coalesce(_t.scheduled_date, _t.planned_date)
 _NOTIFY = func.pg_notify(
     NOTIFY_CHANNEL,
     func.concat_ws(":", _t.program_id, _t.week_number, _t.day_number),
@@ -204,7 +206,7 @@ class ProgressRepository:
         if program_id is not None:
             statement = statement.where(_t.program_id == uuid.UUID(program_id))
         if time_column is not None:
-            column = _t[time_column]
+            column = DUE_DATE if time_column == "due_date" else _t[time_column]
             statement = statement.where(column.is_not(None))
             if start is not None:
                 statement = statement.where(column >= start)

@@ -18,6 +18,7 @@ from ironpath_common.db import transaction
 from ironpath_common.errors import InvalidArgument, NotFound
 from ironpath_common.idempotency import run_once
 from ironpath_common.interceptors import current_service, current_user
+from ironpath_training.sets import check_rpe
 from progress_svc import mappers, service
 from progress_svc.domain import (
     MAX_REASON_CHARS,
@@ -27,7 +28,6 @@ from progress_svc.domain import (
     View,
     check_completion_time,
     check_position,
-    check_rpe,
     check_text,
     parse_iso_date,
 )
@@ -278,6 +278,7 @@ _TIME_COLUMNS = {
     pb.LOG_TIME_FIELD_UNSPECIFIED: None,
     pb.LOG_TIME_FIELD_COMPLETED: "completed_at",
     pb.LOG_TIME_FIELD_SCHEDULED: "scheduled_date",
+    pb.LOG_TIME_FIELD_DUE: "due_date",
 }
 
 
@@ -298,7 +299,7 @@ async def _list_logs(
         end = mappers.timestamp(request.end_time, "end_time", default=datetime.max.replace(tzinfo=UTC))
     if start is not None and end is not None and end < start:
         raise InvalidArgument("end_time", "must not be before start_time")
-    if time_column == "scheduled_date":
+    if time_column in ("scheduled_date", "due_date"):
         start = start.date() if isinstance(start, datetime) else start
         end = end.date() if isinstance(end, datetime) else end
     limit = mappers.page_size(request.page_size)

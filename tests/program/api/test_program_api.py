@@ -47,7 +47,7 @@ def strong_profile() -> pb.LifterProfile:
         ],
         experience_level=pb.EXPERIENCE_LEVEL_INTERMEDIATE,
         training_age_years=3,
-        equipment=[pb.EQUIPMENT_BARBELL, pb.EQUIPMENT_SQUAT_RACK, pb.EQUIPMENT_BENCH, pb.EQUIPMENT_DUMBBELLS],
+        equipment=[t.EQUIPMENT_BARBELL, t.EQUIPMENT_SQUAT_RACK, t.EQUIPMENT_BENCH, t.EQUIPMENT_DUMBBELLS],
         goals=[pb.TRAINING_GOAL_STRENGTH],
     )
 

@@ -96,7 +96,7 @@ def test_every_generated_plan_keeps_the_laws(profile, request):
                     if one_rm is not None:
                         assert s.load_kg <= one_rm * s.percent_1rm + 1e-6
         if limited:
-            from program_svc.exercises import CATALOGUE
+            from ironpath_training.exercises import CATALOGUE
 
             for exercise in session.exercises:
                 assert not (CATALOGUE[exercise.exercise_id].loads_areas & limited), exercise.exercise_id
