@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from ironpath_common.errors import FieldViolation, InvalidArgument
 from ironpath_training.loads import is_loadable
+from ironpath_training.plan import PlannedExercise, PlannedSession, PlannedSet, PlannedWeek  # noqa: F401 - a plan's parts
 from ironpath_training.rpe import MAX_RPE, MIN_RPE
 
 UNITS = ("kg", "lb")
@@ -98,42 +99,6 @@ class GenerationRequest:
     limitations: tuple[str, ...] = ()
     start_date: date | None = None
     name: str = ""
-
-
-class PlannedSet(NamedTuple):
-    set_number: int
-    reps: int
-    percent_1rm: float
-    load_kg: float
-    rpe_target: float
-    amrap: bool = False
-
-
-class PlannedExercise(NamedTuple):
-    exercise_id: str
-    name: str
-    main_lift: str | None
-    order: int
-    sets: tuple[PlannedSet, ...]
-    notes: str = ""
-    substituted_for: str = ""
-    rest_seconds: int = 120
-
-
-class PlannedSession(NamedTuple):
-    week_number: int
-    day_number: int
-    title: str
-    planned_date: date | None
-    deload: bool
-    exercises: tuple[PlannedExercise, ...]
-
-
-class PlannedWeek(NamedTuple):
-    week_number: int
-    phase: str
-    deload: bool
-    sessions: tuple[PlannedSession, ...]
 
 
 @dataclass(frozen=True)

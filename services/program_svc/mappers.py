@@ -14,6 +14,7 @@ from ironpath.common.v1 import training_pb2 as t
 from ironpath.program.v1 import program_pb2 as pb
 from ironpath.progress.v1 import progress_pb2
 from ironpath_common.errors import FieldViolation, InvalidArgument
+from ironpath_training.plan_pb import MAIN_LIFTS, session_to_pb
 from program_svc.domain import (
     Account,
     GenerationMetadata,
@@ -21,19 +22,13 @@ from program_svc.domain import (
     Methodology,
     OneRepMax,
     Plan,
-    PlannedSession,
     Profile,
     Program,
     StoredProfile,
 )
 
 UNITS: dict[Any, str] = {t.WEIGHT_UNIT_KG: "kg", t.WEIGHT_UNIT_LB: "lb"}
-LIFTS: dict[Any, str] = {
-    t.MAIN_LIFT_SQUAT: "squat",
-    t.MAIN_LIFT_BENCH_PRESS: "bench_press",
-    t.MAIN_LIFT_DEADLIFT: "deadlift",
-    t.MAIN_LIFT_OVERHEAD_PRESS: "overhead_press",
-}
+LIFTS = MAIN_LIFTS
 EXPERIENCE: dict[Any, str] = {
     pb.EXPERIENCE_LEVEL_NOVICE: "novice",
     pb.EXPERIENCE_LEVEL_INTERMEDIATE: "intermediate",
@@ -251,37 +246,6 @@ def generation_request(message: pb.GenerateProgramRequest) -> GenerationRequest:
         start_date=iso_date("start_date", message.start_date),
         name=message.name,
     )
-
-
-def session_to_pb(session: PlannedSession) -> t.PlannedSession:
-    message = t.PlannedSession(
-        week_number=session.week_number,
-        day_number=session.day_number,
-        title=session.title,
-        planned_date=session.planned_date.isoformat() if session.planned_date else "",
-        deload=session.deload,
-    )
-    lift_enums = _reverse(LIFTS)
-    for exercise in session.exercises:
-        e = message.exercises.add(
-            exercise_id=exercise.exercise_id,
-            name=exercise.name,
-            main_lift=lift_enums.get(exercise.main_lift or "", t.MAIN_LIFT_UNSPECIFIED),
-            order=exercise.order,
-            notes=exercise.notes,
-            substituted_for_exercise_id=exercise.substituted_for,
-            rest_seconds=exercise.rest_seconds,
-        )
-        for s in exercise.sets:
-            e.sets.add(
-                set_number=s.set_number,
-                reps=s.reps,
-                percent_1rm=s.percent_1rm,
-                load_kg=s.load_kg,
-                rpe_target=s.rpe_target,
-                amrap=s.amrap,
-            )
-    return message
 
 
 def session_rows(plan: Plan) -> list[tuple[int, int, bytes]]:
