@@ -28,7 +28,7 @@ async def build(settings: ProgramSettings) -> App:
     services = [
         GrpcService(
             "ironpath.program.v1.ProgramService",
-            ProgramServicer(sessions, BuiltinEngine(), relay),
+            ProgramServicer(sessions, settings.gemini or BuiltinEngine(), relay),
             pb_grpc.add_ProgramServiceServicer_to_server,
             Auth.USER,
         ),
@@ -48,6 +48,8 @@ async def build(settings: ProgramSettings) -> App:
     app = sqlalchemy_app(engine, services)
     app.tasks.append(relay.run)
     app.on_stop.append(progress.close)
+    if settings.gemini is not None:
+        app.on_stop.append(settings.gemini.aclose)
     return app
 
 

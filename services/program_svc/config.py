@@ -6,17 +6,25 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ironpath_common.settings import ServiceSettings, service_address
+from ironpath_common.settings import ConfigError, ServiceSettings, service_address
+from program_svc.gemini import GeminiEngine, gemini_engine_from_env
 
 
 @dataclass(frozen=True)
 class ProgramSettings(ServiceSettings):
     progress_address: str = ""
+    # With GEMINI_API_KEY set, Gemini writes programs (the built-in generator is the fallback).
+    gemini: GeminiEngine | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProgramSettings:
         env = os.environ if env is None else env
+        try:
+            gemini = gemini_engine_from_env(env)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         return cls(
             **ServiceSettings.base_from_env("program", env),  # type: ignore[arg-type]
             progress_address=service_address("progress", env),
+            gemini=gemini,
         )
