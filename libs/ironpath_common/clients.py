@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from ironpath_common import errors
 from ironpath_common.auth import ServiceTokenIssuer
@@ -53,10 +55,24 @@ class ServiceChannel:
 def _domain_error(error: grpc.aio.AioRpcError) -> errors.DomainError:
     code = error.code()
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return errors.InvalidArgument("request", error.details() or "rejected by a dependency")
+        # Keep the fields the dependency named (our request fields usually carry the same names).
+        return errors.InvalidArgument(_violations(error) or [errors.FieldViolation("request", error.details() or "")])
     kind = _BY_CODE.get(code)
     if kind is not None:
         return kind(error.details() or code.name)
     # UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, UNKNOWN, INTERNAL, UNAUTHENTICATED between services:
     # the caller can only retry later.
     return errors.Unavailable(f"a dependency failed ({code.name}); retry later")
+
+
+def _violations(error: grpc.aio.AioRpcError) -> list[errors.FieldViolation]:
+    status = rpc_status.from_call(error)
+    if status is None:
+        return []
+    found = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            found += [errors.FieldViolation(v.field, v.description) for v in bad_request.field_violations]
+    return found

@@ -154,6 +154,8 @@ CATALOGUE: dict[str, Exercise] = {
     )
 }
 
+ALL_EQUIPMENT = frozenset().union(*(e.equipment for e in CATALOGUE.values()))
+
 # The main lift exercise of each lift, and what may stand in for it, closest first.
 MAIN_EXERCISE = {
     "squat": "back_squat",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from ironpath_common.errors import InvalidArgument
 
@@ -12,6 +13,9 @@ MAX_PERFORMED_SETS = MAX_EXERCISES_PER_SESSION * MAX_SETS_PER_EXERCISE
 MAX_REPS = 100
 MAX_LOAD_KG = 1000.0
 MAX_EXERCISE_ID_CHARS = 64
+# A client clock may run a little ahead of ours; further ahead is a bad timestamp.
+CLOCK_SKEW = timedelta(minutes=5)
+EARLIEST_COMPLETION = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -57,3 +61,10 @@ def check_performed_sets(field: str, sets: list[PerformedSet]) -> None:
         check_rpe(f"{at}.target_rpe", s.target_rpe, optional=True)
         if s.actual_rpe is not None:
             check_rpe(f"{at}.actual_rpe", s.actual_rpe, optional=False)
+
+
+def check_completion_time(field: str, moment: datetime, now: datetime) -> None:
+    if moment > now + CLOCK_SKEW:
+        raise InvalidArgument(field, "is in the future")
+    if moment < EARLIEST_COMPLETION:
+        raise InvalidArgument(field, "is too far in the past")

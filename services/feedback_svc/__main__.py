@@ -5,20 +5,32 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from feedback_svc.clients import ProgramClient, ProgressClient
 from feedback_svc.config import FeedbackSettings
+from feedback_svc.models import outbox
+from feedback_svc.service import RECORD_FEEDBACK
 from feedback_svc.servicer import FeedbackInternalServicer, FeedbackServicer
 from ironpath.feedback.v1 import feedback_pb2_grpc as pb_grpc
-from ironpath_common.db import create_engine
+from ironpath_common.auth import ServiceTokenIssuer
+from ironpath_common.clients import ServiceChannel
+from ironpath_common.db import create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
+from ironpath_common.outbox import OutboxRelay
 from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
 
 
 async def build(settings: FeedbackSettings) -> App:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="feedback_svc")
+    sessions = create_sessionmaker(engine)
+    tokens = ServiceTokenIssuer(settings.auth, "feedback")
+    program_channel = ServiceChannel(settings.program_address, tokens)
+    progress_channel = ServiceChannel(settings.progress_address, tokens)
+    progress = ProgressClient(progress_channel)
+    relay = OutboxRelay(sessions, outbox, {RECORD_FEEDBACK: progress.record_session_feedback})
     services = [
         GrpcService(
             "ironpath.feedback.v1.FeedbackService",
-            FeedbackServicer(),
+            FeedbackServicer(sessions, ProgramClient(program_channel), progress, relay),
             pb_grpc.add_FeedbackServiceServicer_to_server,
             Auth.USER,
         ),
@@ -29,7 +41,10 @@ async def build(settings: FeedbackSettings) -> App:
             Auth.SERVICE,
         ),
     ]
-    return sqlalchemy_app(engine, services)
+    app = sqlalchemy_app(engine, services)
+    app.tasks.append(relay.run)
+    app.on_stop += [program_channel.close, progress_channel.close]
+    return app
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from ironpath.common.v1 import training_pb2 as t
 from ironpath.program.v1 import program_pb2 as pb
 from ironpath.progress.v1 import progress_pb2
 from ironpath_common.errors import FieldViolation, InvalidArgument
-from ironpath_training.plan_pb import MAIN_LIFTS, session_to_pb
+from ironpath_training.proto import BODY_AREAS, EQUIPMENT, MAIN_LIFTS, UNITS, session_to_pb
 from program_svc.domain import (
     Account,
     GenerationMetadata,
@@ -27,7 +27,6 @@ from program_svc.domain import (
     StoredProfile,
 )
 
-UNITS: dict[Any, str] = {t.WEIGHT_UNIT_KG: "kg", t.WEIGHT_UNIT_LB: "lb"}
 LIFTS = MAIN_LIFTS
 EXPERIENCE: dict[Any, str] = {
     pb.EXPERIENCE_LEVEL_NOVICE: "novice",
@@ -35,27 +34,6 @@ EXPERIENCE: dict[Any, str] = {
     pb.EXPERIENCE_LEVEL_ADVANCED: "advanced",
 }
 SEXES: dict[Any, str] = {pb.SEX_FEMALE: "female", pb.SEX_MALE: "male", pb.SEX_OTHER: "other"}
-EQUIPMENT: dict[Any, str] = {
-    t.EQUIPMENT_BARBELL: "barbell",
-    t.EQUIPMENT_SQUAT_RACK: "squat_rack",
-    t.EQUIPMENT_BENCH: "bench",
-    t.EQUIPMENT_DUMBBELLS: "dumbbells",
-    t.EQUIPMENT_CABLE: "cable",
-    t.EQUIPMENT_MACHINES: "machines",
-    t.EQUIPMENT_PULL_UP_BAR: "pull_up_bar",
-    t.EQUIPMENT_KETTLEBELLS: "kettlebells",
-    t.EQUIPMENT_BANDS: "bands",
-}
-BODY_AREAS: dict[Any, str] = {
-    t.BODY_AREA_KNEE: "knee",
-    t.BODY_AREA_HIP: "hip",
-    t.BODY_AREA_LOWER_BACK: "lower_back",
-    t.BODY_AREA_SHOULDER: "shoulder",
-    t.BODY_AREA_ELBOW: "elbow",
-    t.BODY_AREA_WRIST: "wrist",
-    t.BODY_AREA_ANKLE: "ankle",
-    t.BODY_AREA_NECK: "neck",
-}
 GOALS: dict[Any, str] = {
     pb.TRAINING_GOAL_STRENGTH: "strength",
     pb.TRAINING_GOAL_HYPERTROPHY: "hypertrophy",

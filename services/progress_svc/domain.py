@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from ironpath_common.errors import FieldViolation, InvalidArgument
 from ironpath_training.sets import PerformedSet
@@ -14,9 +14,6 @@ MAX_DAYS_PER_WEEK = 7
 MAX_SESSIONS_PER_PROGRAM = MAX_WEEKS * MAX_DAYS_PER_WEEK
 MAX_TITLE_CHARS = 200
 MAX_REASON_CHARS = 500
-# A client clock may run a little ahead of ours; further ahead is a bad timestamp.
-CLOCK_SKEW = timedelta(minutes=5)
-EARLIEST_COMPLETION = datetime(2000, 1, 1).astimezone()
 
 
 class SessionStatus(enum.StrEnum):
@@ -70,13 +67,6 @@ def check_position(field: str, week_number: int, day_number: int) -> None:
 def check_text(field: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise InvalidArgument(field, f"must be at most {limit} characters")
-
-
-def check_completion_time(field: str, moment: datetime, now: datetime) -> None:
-    if moment > now + CLOCK_SKEW:
-        raise InvalidArgument(field, "is in the future")
-    if moment < EARLIEST_COMPLETION:
-        raise InvalidArgument(field, "is too far in the past")
 
 
 def merge_performed_sets(existing: list[PerformedSet], incoming: list[PerformedSet]) -> list[PerformedSet]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -13,9 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import progress_pb2 as pb
 from ironpath_common.errors import InvalidArgument
-from ironpath_training.sets import check_performed_sets
 from progress_svc.domain import (
-    PerformedSet,
     SessionKey,
     SessionStatus,
     Totals,
@@ -84,24 +81,6 @@ def timestamp(value: Timestamp, field: str, default: datetime) -> datetime:
         return value.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise InvalidArgument(field, "is not a valid timestamp") from None
-
-
-def performed_sets(values: Iterable[training_pb2.PerformedSet], field: str) -> list[PerformedSet]:
-    sets = [
-        PerformedSet(
-            exercise_id=p.exercise_id,
-            set_number=p.set_number,
-            target_reps=p.target_reps,
-            target_load_kg=p.target_load_kg,
-            target_rpe=p.target_rpe,
-            actual_reps=p.actual_reps,
-            actual_load_kg=p.actual_load_kg,
-            actual_rpe=p.actual_rpe if p.HasField("actual_rpe") else None,
-        )
-        for p in values
-    ]
-    check_performed_sets(field, sets)
-    return sets
 
 
 def page_size(value: int) -> int:

@@ -18,7 +18,8 @@ from ironpath_common.db import transaction
 from ironpath_common.errors import InvalidArgument, NotFound
 from ironpath_common.idempotency import run_once
 from ironpath_common.interceptors import current_service, current_user
-from ironpath_training.sets import check_rpe
+from ironpath_training.proto import performed_sets_from_pb
+from ironpath_training.sets import check_completion_time, check_rpe
 from progress_svc import mappers, service
 from progress_svc.domain import (
     MAX_REASON_CHARS,
@@ -26,7 +27,6 @@ from progress_svc.domain import (
     MAX_TITLE_CHARS,
     SessionKey,
     View,
-    check_completion_time,
     check_position,
     check_text,
     parse_iso_date,
@@ -86,7 +86,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         completion = service.Completion(
             key=mappers.session_key(request.session),
             completed_at=_completion_time(request.complete_time, "complete_time", now),
-            performed_sets=mappers.performed_sets(request.performed_sets, "performed_sets"),
+            performed_sets=performed_sets_from_pb(request.performed_sets, "performed_sets"),
             session_rpe=_session_rpe(request.session_rpe),
         )
         async with transaction(self._sessions) as session:
@@ -242,7 +242,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
         completion = service.Completion(
             key=mappers.session_key(request.session),
             completed_at=_completion_time(request.complete_time, "complete_time", self._clock()),
-            performed_sets=mappers.performed_sets(request.performed_sets, "performed_sets"),
+            performed_sets=performed_sets_from_pb(request.performed_sets, "performed_sets"),
             session_rpe=_session_rpe(request.feedback.session_rpe),
             feedback=request.feedback.SerializeToString() if request.HasField("feedback") else None,
         )

@@ -94,7 +94,8 @@ def test_every_generated_plan_keeps_the_laws(profile, request):
                     assert s.rpe_target == rpe_for(s.reps, s.percent_1rm)
                     one_rm = profile.one_rep_max(exercise.main_lift)
                     if one_rm is not None:
-                        assert s.load_kg <= one_rm * s.percent_1rm + 1e-6
+                        # The intensity is shown to 4 decimals; the load comes from the exact one.
+                        assert s.load_kg <= one_rm * (s.percent_1rm + 5e-5) + 1e-6
         if limited:
             from ironpath_training.exercises import CATALOGUE
 

@@ -9,10 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ironpath_common.errors import InvalidArgument
-from ironpath_training.sets import MAX_SETS_PER_EXERCISE, check_performed_sets
+from ironpath_training.sets import MAX_SETS_PER_EXERCISE, check_completion_time, check_performed_sets
 from progress_svc.domain import (
     PerformedSet,
-    check_completion_time,
     check_position,
     earliest,
     merge_performed_sets,

@@ -1,12 +1,14 @@
-"""Planned sessions to and from their shared contract (ironpath.common.v1.PlannedSession)."""
+"""Shared training types to and from their contracts in ironpath.common.v1."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from ironpath.common.v1 import training_pb2 as t
 from ironpath_training.plan import PlannedExercise, PlannedSession, PlannedSet
+from ironpath_training.sets import PerformedSet, check_performed_sets
 
 MAIN_LIFTS: dict[Any, str] = {
     t.MAIN_LIFT_SQUAT: "squat",
@@ -15,6 +17,28 @@ MAIN_LIFTS: dict[Any, str] = {
     t.MAIN_LIFT_OVERHEAD_PRESS: "overhead_press",
 }
 MAIN_LIFT_ENUMS: dict[str, Any] = {name: value for value, name in MAIN_LIFTS.items()}
+UNITS: dict[Any, str] = {t.WEIGHT_UNIT_KG: "kg", t.WEIGHT_UNIT_LB: "lb"}
+EQUIPMENT: dict[Any, str] = {
+    t.EQUIPMENT_BARBELL: "barbell",
+    t.EQUIPMENT_SQUAT_RACK: "squat_rack",
+    t.EQUIPMENT_BENCH: "bench",
+    t.EQUIPMENT_DUMBBELLS: "dumbbells",
+    t.EQUIPMENT_CABLE: "cable",
+    t.EQUIPMENT_MACHINES: "machines",
+    t.EQUIPMENT_PULL_UP_BAR: "pull_up_bar",
+    t.EQUIPMENT_KETTLEBELLS: "kettlebells",
+    t.EQUIPMENT_BANDS: "bands",
+}
+BODY_AREAS: dict[Any, str] = {
+    t.BODY_AREA_KNEE: "knee",
+    t.BODY_AREA_HIP: "hip",
+    t.BODY_AREA_LOWER_BACK: "lower_back",
+    t.BODY_AREA_SHOULDER: "shoulder",
+    t.BODY_AREA_ELBOW: "elbow",
+    t.BODY_AREA_WRIST: "wrist",
+    t.BODY_AREA_ANKLE: "ankle",
+    t.BODY_AREA_NECK: "neck",
+}
 
 
 def session_to_pb(session: PlannedSession) -> t.PlannedSession:
@@ -70,3 +94,22 @@ def session_from_pb(message: t.PlannedSession) -> PlannedSession:
             for e in message.exercises
         ),
     )
+
+
+def performed_sets_from_pb(values: Iterable[t.PerformedSet], field: str) -> list[PerformedSet]:
+    """Performed sets from a request, checked against the limits (naming `field` on failure)."""
+    sets = [
+        PerformedSet(
+            exercise_id=p.exercise_id,
+            set_number=p.set_number,
+            target_reps=p.target_reps,
+            target_load_kg=p.target_load_kg,
+            target_rpe=p.target_rpe,
+            actual_reps=p.actual_reps,
+            actual_load_kg=p.actual_load_kg,
+            actual_rpe=p.actual_rpe if p.HasField("actual_rpe") else None,
+        )
+        for p in values
+    ]
+    check_performed_sets(field, sets)
+    return sets

@@ -1,0 +1,125 @@
+"""Persistence of the feedback service: the only module that speaks SQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from feedback_svc.models import check_ins, readiness_checks, workout_feedback
+
+
+@dataclass(frozen=True)
+class CheckInRecord:
+    check_in_id: str
+    program_id: str
+    period_start: date
+    period_end: date
+    sessions_planned: int
+    sessions_completed: int
+    sessions_skipped: int
+    adherence: float
+    average_rpe: float
+    adherence_change: float
+    average_rpe_change: float
+    recommendation: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReadinessRecord:
+    readiness_check_id: str
+    date: date
+    sleep_hours: float
+    sleep_quality: int
+    stress: int
+    soreness: int
+    energy: int
+    motivation: int
+    program_id: str | None
+    week_number: int | None
+    day_number: int | None
+    score: int
+    recommendation: str
+    load_reduction_percent: float
+    reason: str
+    adjusted_pb: bytes | None
+    created_at: datetime
+
+
+def _check_in(row: Row[Any]) -> CheckInRecord:
+    values = dict(row._mapping)
+    values["check_in_id"] = str(values["check_in_id"])
+    values["program_id"] = str(values["program_id"])
+    values.pop("user_id")
+    return CheckInRecord(**values)
+
+
+def _readiness(row: Row[Any]) -> ReadinessRecord:
+    values = dict(row._mapping)
+    values["readiness_check_id"] = str(values["readiness_check_id"])
+    values["program_id"] = str(values["program_id"]) if values["program_id"] else None
+    values.pop("user_id")
+    return ReadinessRecord(**values)
+
+
+class FeedbackRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_feedback(self, **values: Any) -> datetime:
+        row = (
+            await self._session.execute(
+                workout_feedback.insert().values(**values).returning(workout_feedback.c.created_at)
+            )
+        ).one()
+        return row.created_at
+
+    async def add_check_in(self, user_id: str, **values: Any) -> CheckInRecord:
+        row = (
+            await self._session.execute(check_ins.insert().values(user_id=user_id, **values).returning(check_ins))
+        ).one()
+        return _check_in(row)
+
+    async def check_ins(
+        self, user_id: str, program_id: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[CheckInRecord]:
+        c = check_ins.c
+        statement = select(check_ins).where(c.user_id == user_id)
+        if program_id is not None:
+            statement = statement.where(c.program_id == uuid.UUID(program_id))
+        if after is not None:
+            created, last = after[0], uuid.UUID(after[1])
+            statement = statement.where(
+                or_(c.created_at < created, and_(c.created_at == created, c.check_in_id < last))
+            )
+        statement = statement.order_by(c.created_at.desc(), c.check_in_id.desc()).limit(limit)
+        return [_check_in(row) for row in await self._session.execute(statement)]
+
+    async def add_readiness(self, user_id: str, **values: Any) -> ReadinessRecord:
+        row = (
+            await self._session.execute(
+                readiness_checks.insert().values(user_id=user_id, **values).returning(readiness_checks)
+            )
+        ).one()
+        return _readiness(row)
+
+    async def readiness_checks(
+        self, user_id: str, start: date | None, end: date | None, after: tuple[date, str] | None, limit: int
+    ) -> list[ReadinessRecord]:
+        c = readiness_checks.c
+        statement = select(readiness_checks).where(c.user_id == user_id)
+        if start is not None:
+            statement = statement.where(c.date >= start)
+        if end is not None:
+            statement = statement.where(c.date <= end)
+        if after is not None:
+            day, last = after[0], uuid.UUID(after[1])
+            statement = statement.where(or_(c.date < day, and_(c.date == day, c.readiness_check_id < last)))
+        statement = statement.order_by(c.date.desc(), c.readiness_check_id.desc()).limit(limit)
+        return [_readiness(row) for row in await self._session.execute(statement)]
