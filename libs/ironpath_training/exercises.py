@@ -84,7 +84,7 @@ CATALOGUE: dict[str, Exercise] = {
             "close_grip_bench_press",
             "Close-Grip Bench Press",
             "barbell bench",
-            "elbow wrist",
+            "shoulder elbow wrist",
             "arms chest",
             "bench_press",
             0.9,

@@ -30,7 +30,11 @@ from ironpath_training.plan import PlannedExercise, PlannedSession, PlannedSet
 def squat_bench(week: int, day: int, squat: float = 100.0, bench: float = 80.0) -> PlannedSession:
     def main(exercise_id: str, lift: str, load: float, order: int) -> PlannedExercise:
         return PlannedExercise(
-            exercise_id, exercise_id.replace("_", " ").title(), lift, order, tuple(PlannedSet(n, 5, 0.75, load, 7.5) for n in (1, 2, 3))
+            exercise_id,
+            exercise_id.replace("_", " ").title(),
+            lift,
+            order,
+            tuple(PlannedSet(n, 5, 0.75, load, 7.5) for n in (1, 2, 3)),
         )
 
     return PlannedSession(
@@ -121,7 +125,10 @@ def test_no_barbell_today_swaps_every_barbell_lift():
 
 def test_categories_stack_but_never_past_the_bounds():
     result = adjust(
-        DONE, FOLLOWING, feedback(Category.TOO_HARD, Category.EXCESSIVE_FATIGUE, Category.POOR_SLEEP, session_rpe=10), "kg"
+        DONE,
+        FOLLOWING,
+        feedback(Category.TOO_HARD, Category.EXCESSIVE_FATIGUE, Category.POOR_SLEEP, session_rpe=10),
+        "kg",
     )
     squat = sets_of(next(s for s in result.sessions if s.day_number == 3), "back_squat")[0]
     assert squat.load_kg == 90.0  # -7.5 -5 -2.5 % stacks to -15 %, held at -10 %
