@@ -8,7 +8,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.stamp
-SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 .PHONY: run test lint unit gen venv token bench clean fmt
 
@@ -43,7 +42,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	# The repository's code roots go on the venv's import path (no package install step).
-	printf '%s\n' "$(CURDIR)" "$(CURDIR)/libs" "$(CURDIR)/services" "$(CURDIR)/gen" > "$(SITE)/ironpath.pth"
+	$(PY) -c 'import pathlib, sys, sysconfig; root = sys.argv[1]; \
+		paths = [root, root + "/libs", root + "/services", root + "/gen"]; \
+		pathlib.Path(sysconfig.get_paths()["purelib"], "ironpath.pth").write_text("\n".join(paths) + "\n")' "$(CURDIR)"
 	touch $@
 
 gen: $(GEN_STAMP)
