@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,14 +88,47 @@ class JwksKeys:
             self._expires_at = time.monotonic() + self._lifespan
 
 
+class VerifiedTokens:
+    """Tokens already verified, until they expire: a client sends the same token on every call,
+    and its signature cannot change, so checking it once is enough (bounded, oldest out first)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+
+    def get(self, token: str) -> Any:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        caller, expires_at = entry
+        if time.time() >= expires_at:
+            del self._entries[token]
+            return None
+        return caller
+
+    def put(self, token: str, caller: Any, expires_at: float) -> None:
+        self._entries[token] = (caller, expires_at)
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+
 class UserTokenVerifier:
     """Verifies Supabase access tokens (HS256 legacy secret and/or a JWKS)."""
 
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
         self._jwks = JwksKeys(settings.jwks_url, settings.jwks_cache_seconds) if settings.jwks_url else None
+        self._verified = VerifiedTokens()
 
     async def verify(self, token: str) -> User:
+        cached = self._verified.get(token)
+        if cached is not None:
+            return cached
+        user, expires_at = await self._verify(token)
+        self._verified.put(token, user, expires_at)
+        return user
+
+    async def _verify(self, token: str) -> tuple[User, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -111,7 +145,7 @@ class UserTokenVerifier:
         else:
             raise Unauthenticated("token algorithm not accepted")
         claims = self._decode(token, key, algorithms)
-        return User(user_id=claims["sub"], email=str(claims.get("email") or ""))
+        return User(user_id=claims["sub"], email=str(claims.get("email") or "")), float(claims["exp"])
 
     def _decode(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         try:
@@ -139,8 +173,17 @@ class ServiceTokenVerifier:
     def __init__(self, settings: AuthSettings) -> None:
         self._secret = settings.service_token_secret
         self._leeway = settings.leeway_seconds
+        self._verified = VerifiedTokens(capacity=256)
 
     def verify(self, token: str) -> ServiceCaller:
+        cached = self._verified.get(token)
+        if cached is not None:
+            return cached
+        caller, expires_at = self._verify(token)
+        self._verified.put(token, caller, expires_at)
+        return caller
+
+    def _verify(self, token: str) -> tuple[ServiceCaller, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -155,7 +198,7 @@ class ServiceTokenVerifier:
         issuer = str(claims["iss"])
         if not issuer.startswith(SERVICE_ISSUER_PREFIX) or claims["sub"] != issuer.removeprefix(SERVICE_ISSUER_PREFIX):
             raise Unauthenticated("invalid service token")
-        return ServiceCaller(service=claims["sub"])
+        return ServiceCaller(service=claims["sub"]), float(claims["exp"])
 
 
 class ServiceTokenIssuer:
