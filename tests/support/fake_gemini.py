@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from program_svc.domain import Plan
+
 HTTP_STATUS_NAMES = {400: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
 
@@ -137,3 +139,42 @@ class FakeGemini:
                 pass
 
         return Handler
+
+
+def answer_from(plan: Plan) -> dict[str, Any]:
+    """A plan as the model's JSON answer: what the response schema asks for, no loads, no dates."""
+    return {
+        "weeks": [
+            {
+                "week_number": week.week_number,
+                "phase": week.phase,
+                "deload": week.deload,
+                "sessions": [
+                    {
+                        "day_number": session.day_number,
+                        "title": session.title,
+                        "exercises": [
+                            {
+                                "exercise_id": exercise.exercise_id,
+                                "main_lift": exercise.main_lift,
+                                "sets": [
+                                    {
+                                        "reps": s.reps,
+                                        "percent_1rm": s.percent_1rm,
+                                        "rpe_target": s.rpe_target,
+                                        "amrap": s.amrap,
+                                    }
+                                    for s in exercise.sets
+                                ],
+                                "rest_seconds": exercise.rest_seconds,
+                                "notes": exercise.notes,
+                            }
+                            for exercise in session.exercises
+                        ],
+                    }
+                    for session in week.sessions
+                ],
+            }
+            for week in plan.weeks
+        ]
+    }

@@ -19,7 +19,7 @@ from program_svc.engines import snapshot
 from program_svc.gemini import GeminiEngine, gemini_engine_from_env
 from program_svc.generator import generate
 from program_svc.methodologies import BY_ID
-from tests.support.fake_gemini import FakeGemini
+from tests.support.fake_gemini import FakeGemini, answer_from
 from tests.support.ports import free_port
 
 API_KEY = "test-gemini-key-0123456789"
@@ -62,45 +62,6 @@ VALID_CASES = {
         "block_periodization",
     ),
 }
-
-
-def answer_from(plan: Plan) -> dict[str, Any]:
-    """A plan as the model's JSON answer: what the response schema asks for, no loads, no dates."""
-    return {
-        "weeks": [
-            {
-                "week_number": week.week_number,
-                "phase": week.phase,
-                "deload": week.deload,
-                "sessions": [
-                    {
-                        "day_number": session.day_number,
-                        "title": session.title,
-                        "exercises": [
-                            {
-                                "exercise_id": exercise.exercise_id,
-                                "main_lift": exercise.main_lift,
-                                "sets": [
-                                    {
-                                        "reps": s.reps,
-                                        "percent_1rm": s.percent_1rm,
-                                        "rpe_target": s.rpe_target,
-                                        "amrap": s.amrap,
-                                    }
-                                    for s in exercise.sets
-                                ],
-                                "rest_seconds": exercise.rest_seconds,
-                                "notes": exercise.notes,
-                            }
-                            for exercise in session.exercises
-                        ],
-                    }
-                    for session in week.sessions
-                ],
-            }
-            for week in plan.weeks
-        ]
-    }
 
 
 def builtin_plan(
