@@ -61,7 +61,13 @@ class PermissionDenied(DomainError):
 
 
 class ResourceExhausted(DomainError):
+    """A limit was reached; `retry_after_seconds`, when known, says when to try again."""
+
     code = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(DomainError):

@@ -1,5 +1,6 @@
-"""The one server interceptor every service runs: request id, authentication, errors
-turned into gRPC statuses (the only place that happens), and one log line per RPC."""
+"""The one server interceptor every service runs: request id, authentication, per-user rate
+limits on mutating RPCs, errors turned into gRPC statuses (the only place that happens), and
+one log line per RPC."""
 
 from __future__ import annotations
 
@@ -14,13 +15,21 @@ from typing import Any
 
 import grpc
 import sqlalchemy.exc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ironpath_common.auth import ServiceCaller, ServiceTokenVerifier, User, UserTokenVerifier
-from ironpath_common.errors import DomainError, InvalidArgument, Unauthenticated, Unavailable, Unimplemented
+from ironpath_common.errors import (
+    DomainError,
+    InvalidArgument,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+)
 from ironpath_common.logging import method_var, request_id_var
+from ironpath_common.ratelimit import RateLimiter
 
 logger = logging.getLogger("ironpath.rpc")
 
@@ -71,6 +80,12 @@ def to_status(error: DomainError) -> grpc.Status:
         packed = any_pb2.Any()
         packed.Pack(bad_request)
         detail.details.append(packed)
+    if isinstance(error, ResourceExhausted) and error.retry_after_seconds is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(error.retry_after_seconds * 1e9))
+        packed = any_pb2.Any()
+        packed.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        detail.details.append(packed)
     return rpc_status.to_status(detail)
 
 
@@ -88,10 +103,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         policies: Mapping[str, Auth],
         users: UserTokenVerifier,
         services: ServiceTokenVerifier,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._policies = dict(policies)
         self._users = users
         self._services = services
+        self._rate_limiter = rate_limiter
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -128,6 +145,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         else:
             _caller_var.set(await self._users.verify(token))
 
+    def _limit(self, request: Any, method: str, policy: Auth) -> None:
+        """A user's mutating call takes a token from their bucket for this service. A request
+        is mutating when its message has a `request_id` field (the contracts' rule), so no
+        list of methods is kept; reads and service-to-service calls are never limited."""
+        limiter = self._rate_limiter
+        if limiter is None or policy is not Auth.USER or "request_id" not in request.DESCRIPTOR.fields_by_name:
+            return
+        caller = _caller_var.get()
+        assert isinstance(caller, User)  # authenticated just before
+        wait = limiter.acquire(caller.user_id, method.split("/")[1])
+        if wait > 0:
+            raise ResourceExhausted("too many changes in a short time; slow down and retry", wait)
+
     def _begin(self, context: grpc.aio.ServicerContext, method: str) -> None:
         request_id = ""
         for key, value in context.invocation_metadata() or ():
@@ -145,6 +175,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             code = "OK"
             try:
                 await self._authenticate(context, policy)
+                self._limit(request, method, policy)
                 return await behavior(request, context)
             except BaseException as error:  # every failure is mapped and logged once
                 code = "CANCELLED"  # kept if the error propagates unmapped
@@ -163,6 +194,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             code = "OK"
             try:
                 await self._authenticate(context, policy)
+                self._limit(request, method, policy)
                 async for response in behavior(request, context):
                     yield response
             except BaseException as error:

@@ -22,9 +22,11 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ironpath_common.auth import ServiceTokenVerifier, UserTokenVerifier
-from ironpath_common.db import ping, prepare_database
+from ironpath_common.db import create_engine, create_sessionmaker, ping, prepare_database
 from ironpath_common.interceptors import Auth, ServerInterceptor
 from ironpath_common.logging import configure_logging
+from ironpath_common.ratelimit import RateLimiter
+from ironpath_common.retention import PurgeRule, check_rules, purge_once
 from ironpath_common.settings import ConfigError, ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -68,7 +70,12 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     policies = {s.full_name: s.auth for s in services}
     policies[health.SERVICE_NAME] = Auth.NONE
     policies[reflection.SERVICE_NAME] = Auth.NONE
-    interceptor = ServerInterceptor(policies, UserTokenVerifier(settings.auth), ServiceTokenVerifier(settings.auth))
+    interceptor = ServerInterceptor(
+        policies,
+        UserTokenVerifier(settings.auth),
+        ServiceTokenVerifier(settings.auth),
+        RateLimiter(settings.rate_limit),
+    )
     server = grpc.aio.server(
         interceptors=[interceptor],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
@@ -129,17 +136,27 @@ async def _monitor_database(
         await asyncio.sleep(HEALTH_PROBE_SECONDS)
 
 
+COMMANDS = ("migrate", "purge")
+
+
 def main(
     load_settings: Callable[[], SettingsT],
     migrations: Path,
     build: Callable[[SettingsT], Awaitable[App]],
     argv: Sequence[str],
+    purge_rules: Sequence[PurgeRule] = (),
 ) -> None:
     """A service process: settings, logging, its database created and migrated, then serve
-    until stopped. `<service> migrate` stops after migrating (a deploy-time job). A bad setting
-    or an unreachable database stops the process with one line, not a traceback."""
+    until stopped. `<service> migrate` stops after migrating (a deploy-time job);
+    `<service> purge` then runs the retention job once (a cron job's alternative to the
+    in-process schedule). A bad setting or an unreachable database stops the process with
+    one line, not a traceback."""
+    command = list(argv[1:])
+    if command and (len(command) != 1 or command[0] not in COMMANDS):
+        sys.exit(f"usage: {Path(argv[0]).parent.name or 'service'} [{' | '.join(COMMANDS)}]")
     try:
         settings = load_settings()
+        check_rules(purge_rules, settings.retention)
     except ConfigError as error:
         sys.exit(f"configuration error: {error}")
     configure_logging(settings.name, settings.log_level)
@@ -148,10 +165,22 @@ def main(
     except (OSError, asyncpg.PostgresError, sqlalchemy.exc.OperationalError) as error:
         logger.error("database unavailable at start: %s", error)
         sys.exit(1)
-    if list(argv[1:]) == ["migrate"]:
+    if command == ["migrate"]:
+        return
+    if command == ["purge"]:
+        asyncio.run(_purge(settings, purge_rules))
         return
 
     async def run() -> None:
         await serve(settings, await build(settings))
 
     asyncio.run(run())
+
+
+async def _purge(settings: ServiceSettings, rules: Sequence[PurgeRule]) -> None:
+    engine = create_engine(settings.database_url, pool_size=1, application_name=f"{settings.name}_purge")
+    try:
+        deleted = await purge_once(create_sessionmaker(engine), rules, settings.retention)
+    finally:
+        await engine.dispose()
+    logger.info("purge finished", extra={"deleted": deleted})

@@ -102,6 +102,58 @@ class AuthSettings:
             raise ConfigError("IRONPATH_SERVICE_TOKEN_SECRET must differ from IRONPATH_JWT_SECRET")
 
 
+# What the retention job purges and after how many days (0 keeps those rows for ever).
+RETENTION_REQUEST_DAYS = "IRONPATH_RETENTION_REQUEST_DAYS"
+RETENTION_OUTBOX_DAYS = "IRONPATH_RETENTION_OUTBOX_DAYS"
+RETENTION_FAILED_OUTBOX_DAYS = "IRONPATH_RETENTION_FAILED_OUTBOX_DAYS"
+RETENTION_DEFAULT_DAYS = {RETENTION_REQUEST_DAYS: 30, RETENTION_OUTBOX_DAYS: 7, RETENTION_FAILED_OUTBOX_DAYS: 30}
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    value = _int(env, name, default)
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long operational records are kept (see `ironpath_common.retention`)."""
+
+    interval_seconds: int
+    # Days to keep, by setting name (one of RETENTION_DEFAULT_DAYS).
+    days: Mapping[str, int]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RetentionSettings:
+        env = os.environ if env is None else env
+        return cls(
+            interval_seconds=_non_negative(env, "IRONPATH_RETENTION_INTERVAL_SECONDS", 3600, minimum=1),
+            days={name: _non_negative(env, name, default) for name, default in RETENTION_DEFAULT_DAYS.items()},
+        )
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """Per-user token buckets on mutating RPCs (see `ironpath_common.ratelimit`)."""
+
+    # Sustained rate a user may call one service's mutating RPCs at; 0 turns the limit off.
+    per_minute: int
+    # How many calls a user may make at once before the sustained rate applies.
+    burst: int
+    # Buckets kept in memory at most; idle ones are dropped long before this.
+    max_buckets: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RateLimitSettings:
+        env = os.environ if env is None else env
+        return cls(
+            per_minute=_non_negative(env, "IRONPATH_RATE_LIMIT_PER_MINUTE", 600),
+            burst=_non_negative(env, "IRONPATH_RATE_LIMIT_BURST", 120, minimum=1),
+            max_buckets=_non_negative(env, "IRONPATH_RATE_LIMIT_MAX_BUCKETS", 100_000, minimum=1),
+        )
+
+
 def service_address(name: str, env: Mapping[str, str] | None = None) -> str:
     """Where a service is reached by other processes (`host:port`)."""
     env = os.environ if env is None else env
@@ -134,6 +186,8 @@ class ServiceSettings:
     grace_seconds: float
     log_level: str
     auth: AuthSettings
+    retention: RetentionSettings
+    rate_limit: RateLimitSettings
 
     @classmethod
     def base_from_env(cls, name: str, env: Mapping[str, str] | None = None) -> dict[str, object]:
@@ -148,4 +202,6 @@ class ServiceSettings:
             "grace_seconds": float(_int(env, "IRONPATH_GRACE_SECONDS", 5)),
             "log_level": env.get("IRONPATH_LOG_LEVEL", "INFO"),
             "auth": AuthSettings.from_env(env),
+            "retention": RetentionSettings.from_env(env),
+            "rate_limit": RateLimitSettings.from_env(env),
         }

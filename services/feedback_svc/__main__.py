@@ -1,4 +1,4 @@
-"""Start the feedback service (`python -m feedback_svc [migrate]`)."""
+"""Start the feedback service (`python -m feedback_svc [migrate | purge]`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from feedback_svc.clients import ProgramClient, ProgressClient
 from feedback_svc.config import FeedbackSettings
-from feedback_svc.models import outbox
+from feedback_svc.models import outbox, processed_requests
 from feedback_svc.service import RECORD_FEEDBACK
 from feedback_svc.servicer import FeedbackInternalServicer, FeedbackServicer
 from ironpath.feedback.v1 import feedback_pb2_grpc as pb_grpc
@@ -16,7 +16,11 @@ from ironpath_common.clients import ServiceChannel
 from ironpath_common.db import create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
 from ironpath_common.outbox import OutboxRelay
+from ironpath_common.retention import RetentionJob, outbox_rules, processed_requests_rule
 from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
+
+# Operational records the retention job deletes; feedback, check-ins and readiness are never purged.
+RETENTION = [processed_requests_rule(processed_requests), *outbox_rules(outbox)]
 
 
 async def build(settings: FeedbackSettings) -> App:
@@ -42,10 +46,10 @@ async def build(settings: FeedbackSettings) -> App:
         ),
     ]
     app = sqlalchemy_app(engine, services)
-    app.tasks.append(relay.run)
+    app.tasks += [relay.run, RetentionJob(sessions, RETENTION, settings.retention).run]
     app.on_stop += [program_channel.close, progress_channel.close]
     return app
 
 
 if __name__ == "__main__":
-    main(FeedbackSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv)
+    main(FeedbackSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv, RETENTION)

@@ -1,4 +1,4 @@
-"""Start the program service (`python -m program_svc [migrate]`)."""
+"""Start the program service (`python -m program_svc [migrate | purge]`)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ from ironpath_common.clients import ServiceChannel
 from ironpath_common.db import create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
 from ironpath_common.outbox import OutboxRelay
+from ironpath_common.retention import RetentionJob, outbox_rules, processed_requests_rule
 from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
 from program_svc.clients import ProgressClient
 from program_svc.config import ProgramSettings
 from program_svc.engines import BuiltinEngine
-from program_svc.models import outbox
+from program_svc.models import outbox, processed_requests
 from program_svc.service import INITIALIZE_LOGS
 from program_svc.servicer import AccountServicer, ProgramInternalServicer, ProgramServicer
+
+# Operational records the retention job deletes; profiles, programs and grants are never purged.
+RETENTION = [processed_requests_rule(processed_requests), *outbox_rules(outbox)]
 
 
 async def build(settings: ProgramSettings) -> App:
@@ -46,7 +50,7 @@ async def build(settings: ProgramSettings) -> App:
         ),
     ]
     app = sqlalchemy_app(engine, services)
-    app.tasks.append(relay.run)
+    app.tasks += [relay.run, RetentionJob(sessions, RETENTION, settings.retention).run]
     app.on_stop.append(progress.close)
     if settings.gemini is not None:
         app.on_stop.append(settings.gemini.aclose)
@@ -54,4 +58,4 @@ async def build(settings: ProgramSettings) -> App:
 
 
 if __name__ == "__main__":
-    main(ProgramSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv)
+    main(ProgramSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv, RETENTION)

@@ -1,4 +1,4 @@
-"""Start the progress service (`python -m progress_svc [migrate]`)."""
+"""Start the progress service (`python -m progress_svc [migrate | purge]`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,21 @@ from pathlib import Path
 from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
 from ironpath_common.db import asyncpg_dsn, create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
+from ironpath_common.retention import PurgeRule, RetentionJob, processed_requests_rule
 from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
+from ironpath_common.settings import RETENTION_REQUEST_DAYS
 from progress_svc.config import ProgressSettings
+from progress_svc.models import applied_events, processed_requests
 from progress_svc.servicer import ProgressInternalServicer, ProgressServicer
 from progress_svc.watch import ChangeFeed
+
+# Operational records the retention job deletes; progress logs are never purged (archived
+# programs keep theirs). An applied-event record only guards against a redelivery, which a
+# sender's relay makes within minutes, so it ages out with the request records.
+RETENTION = [
+    processed_requests_rule(processed_requests),
+    PurgeRule("applied_events", applied_events, "applied_at", RETENTION_REQUEST_DAYS),
+]
 
 
 async def build(settings: ProgressSettings) -> App:
@@ -33,9 +44,9 @@ async def build(settings: ProgressSettings) -> App:
         ),
     ]
     app = sqlalchemy_app(engine, services)
-    app.tasks.append(feed.run)
+    app.tasks += [feed.run, RetentionJob(sessions, RETENTION, settings.retention).run]
     return app
 
 
 if __name__ == "__main__":
-    main(ProgressSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv)
+    main(ProgressSettings.from_env, Path(__file__).parent / "migrations", build, sys.argv, RETENTION)

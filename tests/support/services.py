@@ -114,7 +114,10 @@ class ServiceStack:
 
     env: dict[str, str]
     log_dir: Path
-    database_prefix: str = "ironpath_test"
+    # Overridable so two checkouts (or two people) can run the suite on one PostgreSQL at once.
+    database_prefix: str = field(
+        default_factory=lambda: os.environ.get("IRONPATH_TEST_DATABASE_PREFIX", "ironpath_test")
+    )
     names: tuple[str, ...] = SERVICES
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
