@@ -4,7 +4,7 @@ every call, and gRPC failures turned into domain errors (a service that is down 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -47,6 +47,24 @@ class ServiceChannel:
             )
         except grpc.aio.AioRpcError as error:
             raise _domain_error(error) from None
+
+    async def stream(
+        self, method: Callable[..., Any], request: Any, deadline_seconds: float | None = None
+    ) -> AsyncIterator[Any]:
+        """A server-streaming call read message by message. The deadline covers the whole stream;
+        a failure at any point (also mid-stream) is raised as a domain error."""
+        call = method(
+            request,
+            metadata=(("authorization", "Bearer " + self._tokens.token()),),
+            timeout=deadline_seconds or self._deadline,
+        )
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as error:
+            raise _domain_error(error) from None
+        finally:
+            call.cancel()  # a caller that stops early frees the other side at once
 
     async def close(self) -> None:
         await self.channel.close()

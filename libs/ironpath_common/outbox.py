@@ -5,6 +5,10 @@ transaction commits, the sender delivers it (`deliver_now`), so in the normal ca
 receiver has applied it before the RPC returns. Whatever that attempt misses, the relay
 retries with backoff until the receiver acknowledges. Receivers apply events idempotently
 by event id, so a delivery repeated after a crash changes nothing.
+
+A delivered event is normally kept (marked sent). Destinations named in the relay's `forget`
+set have their events deleted once delivered instead: an erase event names the user it erases,
+and must not outlive the erasure it carried.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +32,8 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    and_,
+    delete,
     func,
     select,
     text,
@@ -109,11 +115,14 @@ class OutboxRelay:
         table: Table,
         handlers: Mapping[str, Handler],
         poll_seconds: float = 1.0,
+        forget: Collection[str] = (),
     ) -> None:
         self._sessions = sessions
         self._table = table
         self._handlers = dict(handlers)
         self._poll_seconds = poll_seconds
+        # Destinations whose events are deleted once delivered rather than marked sent.
+        self._forget = frozenset(forget)
         self._wake = asyncio.Event()
 
     async def deliver_now(self, events: list[Event]) -> None:
@@ -127,12 +136,12 @@ class OutboxRelay:
                 reason = str(getattr(error, "code", type(error).__name__))
                 logger.warning("outbox delivery deferred: %s %s", event.destination, reason)
                 values = {"next_attempt_at": func.now() + timedelta(seconds=0.5), "last_error": reason}
+            pending = and_(t.c.event_id == uuid.UUID(event.event_id), t.c.sent_at.is_(None))
             async with transaction(self._sessions) as session:
-                await session.execute(
-                    update(t)
-                    .where(t.c.event_id == uuid.UUID(event.event_id), t.c.sent_at.is_(None))
-                    .values(attempts=t.c.attempts + 1, **values)
-                )
+                if "sent_at" in values and event.destination in self._forget:
+                    await session.execute(delete(t).where(pending))
+                else:
+                    await session.execute(update(t).where(pending).values(attempts=t.c.attempts + 1, **values))
 
     async def run(self) -> None:
         """Background loop: deliver what is due, then sleep until woken or the poll interval."""
@@ -163,7 +172,10 @@ class OutboxRelay:
             ).all()
             for row in rows:
                 values = await self._attempt(row.destination, row.payload, row.attempts)
-                await session.execute(update(t).where(t.c.event_id == row.event_id).values(**values))
+                if "sent_at" in values and row.destination in self._forget:
+                    await session.execute(delete(t).where(t.c.event_id == row.event_id))
+                else:
+                    await session.execute(update(t).where(t.c.event_id == row.event_id).values(**values))
         return len(rows)
 
     async def _attempt(self, destination: str, payload: bytes, attempts: int) -> dict[str, object]:
