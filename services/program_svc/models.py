@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase
@@ -94,6 +95,40 @@ program_sessions = Table(
     Column("day_number", SmallInteger, primary_key=True),
     # ironpath.common.v1.PlannedSession.
     Column("session_pb", LargeBinary, nullable=False),
+)
+
+# A lifter's read-only sharing of one program with a coach. `state` is stored as pending, active
+# or revoked; "expired" is read from `expire_time` (domain.Grant.at). Only the SHA-256 of an
+# invite code is kept, and only while the grant is pending.
+grants = Table(
+    "grants",
+    Base.metadata,
+    Column("grant_id", Uuid, primary_key=True),
+    Column("program_id", Uuid, nullable=False),
+    Column("owner_user_id", Text, nullable=False),
+    Column("grantee_email", Text, nullable=False),
+    Column("grantee_user_id", Text, nullable=True),
+    Column("invite_code_sha256", LargeBinary, nullable=True),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("expire_time", DateTime(timezone=True), nullable=True),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("state IN ('pending', 'active', 'revoked')", name="state"),
+    CheckConstraint("(state = 'pending') = (invite_code_sha256 IS NOT NULL)", name="code_only_while_pending"),
+    CheckConstraint("state = 'pending' OR state = 'revoked' OR grantee_user_id IS NOT NULL", name="active_has_grantee"),
+    # ListGrants: the grants a user gave, and the grants a user holds, newest first.
+    Index("ix_grants_owner_user_id_created_at", "owner_user_id", "created_at", "grant_id"),
+    Index("ix_grants_grantee_user_id_created_at", "grantee_user_id", "created_at", "grant_id"),
+    # The access check; also keeps one active grant per coach and program (a newer one replaces it).
+    Index(
+        "ix_grants_program_id_grantee_user_id_active",
+        "program_id",
+        "grantee_user_id",
+        unique=True,
+        postgresql_where=text("state = 'active'"),
+    ),
+    Index("ix_grants_invite_code_sha256", "invite_code_sha256", unique=True),
 )
 
 processed_requests = processed_requests_table(Base.metadata)
