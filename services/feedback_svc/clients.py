@@ -11,6 +11,7 @@ from ironpath.common.v1 import training_pb2 as t
 from ironpath.program.v1 import program_pb2, program_pb2_grpc
 from ironpath.progress.v1 import progress_pb2, progress_pb2_grpc
 from ironpath_common.clients import ServiceChannel
+from ironpath_common.errors import NotFound
 from ironpath_training.plan import PlannedSession
 from ironpath_training.proto import session_from_pb
 
@@ -50,11 +51,14 @@ class ProgramClient:
         )
 
     async def check_access(self, user_id: str, program_id: str) -> None:
-        """Raises NotFound unless the user may read the program."""
-        await self._channel.call(
+        """Raises NotFound unless the user owns the program: a check-in is the lifter's own write,
+        and a coach's read-only grant does not allow it (answered as for a missing program)."""
+        reply = await self._channel.call(
             self._stub.CheckProgramAccess,
             program_pb2.CheckProgramAccessRequest(user_id=user_id, program_id=program_id),
         )
+        if reply.access != program_pb2.PROGRAM_ACCESS_OWNER:
+            raise NotFound("program not found")
 
 
 class ProgressClient:

@@ -38,7 +38,7 @@ async def build(settings: ProgramSettings) -> App:
         ),
         GrpcService(
             "ironpath.program.v1.AccountService",
-            AccountServicer(),
+            AccountServicer(sessions, settings.invite_code_key),
             pb_grpc.add_AccountServiceServicer_to_server,
             Auth.USER,
         ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +17,15 @@ class ProgramSettings(ServiceSettings):
     progress_address: str = ""
     # With GEMINI_API_KEY set, Gemini writes programs (the built-in generator is the fallback).
     gemini: GeminiEngine | None = None
+
+    @property
+    def invite_code_key(self) -> bytes:
+        """Key of the coach invite codes (domain.invite_code): derived from the service secret every
+        replica shares, under its own label, so it needs no setting of its own. Rotating that secret
+        changes the code a replayed GrantProgramAccess returns; codes already handed out still work."""
+        return hmac.new(
+            self.auth.service_token_secret.encode(), b"ironpath.program.invite-code.v1", hashlib.sha256
+        ).digest()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProgramSettings:

@@ -3,7 +3,12 @@ every plan passes, whichever engine wrote it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import base64
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -237,3 +242,62 @@ def plan_problems(plan: Plan, request: GenerationRequest, profile: Profile) -> l
                 if one_rm is not None and s.load_kg > one_rm + 1e-6:
                     problems.append(f"{where} {exercise.exercise_id}: load {s.load_kg} above the 1RM {one_rm}")
     return problems
+
+
+# Coach sharing. A grant is stored as pending (invited), active (accepted) or revoked; it reads
+# as expired once its expire_time has passed, unless it was revoked first.
+GRANT_STATES = ("pending", "active", "revoked", "expired")
+MAX_EMAIL_CHARS = 254
+MAX_INVITE_CODE_CHARS = 128
+INVITE_CODE_BYTES = 24  # 192 bits
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: str
+    program_id: str
+    owner_user_id: str
+    grantee_email: str
+    grantee_user_id: str | None
+    # As stored (pending, active, revoked) until `at` resolves it for a moment in time.
+    state: str
+    expire_time: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def at(self, now: datetime) -> Grant:
+        """The grant as it reads at `now`: a pending or active grant past its expire_time is expired."""
+        if self.state in ("pending", "active") and self.expire_time is not None and self.expire_time <= now:
+            return replace(self, state="expired")
+        return self
+
+
+def check_grantee_email(email: str, owner_email: str) -> str:
+    """The coach's email, trimmed and lower-cased; never the owner's own (a grant to oneself)."""
+    normalized = email.strip().lower()
+    if not normalized:
+        raise InvalidArgument("grantee_email", "is required")
+    if len(normalized) > MAX_EMAIL_CHARS or not _EMAIL.fullmatch(normalized):
+        raise InvalidArgument("grantee_email", "must be an email address")
+    if owner_email and normalized == owner_email.strip().lower():
+        raise InvalidArgument("grantee_email", "is your own email: a grant is for someone else")
+    return normalized
+
+
+def check_expire_time(expire_time: datetime | None, now: datetime) -> None:
+    if expire_time is not None and expire_time <= now:
+        raise InvalidArgument("expire_time", "must be in the future")
+
+
+def invite_code(key: bytes, grant_id: str) -> str:
+    """A grant's one-time invite code: 192 bits of HMAC-SHA256 over the random grant id, under the
+    service's secret invite key, URL-safe. Derived, never stored: the grants table keeps only its
+    SHA-256, and a replayed GrantProgramAccess recomputes it instead of reading it back."""
+    digest = hmac.new(key, uuid.UUID(grant_id).bytes, hashlib.sha256).digest()[:INVITE_CODE_BYTES]
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def invite_code_hash(code: str) -> bytes:
+    return hashlib.sha256(code.encode()).digest()

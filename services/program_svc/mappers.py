@@ -16,9 +16,11 @@ from ironpath.progress.v1 import progress_pb2
 from ironpath_common.errors import FieldViolation, InvalidArgument
 from ironpath_training.proto import BODY_AREAS, EQUIPMENT, MAIN_LIFTS, UNITS, session_to_pb
 from program_svc.domain import (
+    MAX_INVITE_CODE_CHARS,
     Account,
     GenerationMetadata,
     GenerationRequest,
+    Grant,
     Methodology,
     OneRepMax,
     Plan,
@@ -43,6 +45,12 @@ GOALS: dict[Any, str] = {
 UNIT_ENUMS: dict[str, Any] = {name: value for value, name in UNITS.items()}
 STATES = {"active": pb.PROGRAM_STATE_ACTIVE, "archived": pb.PROGRAM_STATE_ARCHIVED}
 ACCESS = {"owner": pb.PROGRAM_ACCESS_OWNER, "coach": pb.PROGRAM_ACCESS_COACH_READ}
+GRANT_STATES = {
+    "pending": pb.GRANT_STATE_PENDING,
+    "active": pb.GRANT_STATE_ACTIVE,
+    "revoked": pb.GRANT_STATE_REVOKED,
+    "expired": pb.GRANT_STATE_EXPIRED,
+}
 
 # The profile fields a lifter may set (everything else is output only).
 PROFILE_FIELDS = (
@@ -295,4 +303,59 @@ def program_to_pb(program: Program, sessions: list[bytes] | None) -> pb.Program:
         for stored in sessions:
             session = t.PlannedSession.FromString(stored)
             weeks[session.week_number].sessions.append(session)
+    return message
+
+
+# -- coach sharing ----------------------------------------------------------------------
+
+
+def grant_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument("grant_id", "must be a grant id (UUID)") from None
+
+
+def invite_code(value: str) -> str:
+    if not value:
+        raise InvalidArgument("invite_code", "is required")
+    if len(value) > MAX_INVITE_CODE_CHARS:
+        raise InvalidArgument("invite_code", f"must be at most {MAX_INVITE_CODE_CHARS} characters")
+    return value
+
+
+def expire_time(request: pb.GrantProgramAccessRequest) -> datetime | None:
+    if not request.HasField("expire_time"):
+        return None
+    try:
+        return request.expire_time.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument("expire_time", "is not a valid timestamp") from None
+
+
+def keyset_after(token: str, field: str = "page_token") -> tuple[datetime, str] | None:
+    """The (created_at, id) a keyset page token carries (see encode_page_token)."""
+    parts = decode_page_token(token, 2)
+    if parts is None:
+        return None
+    try:
+        return datetime.fromisoformat(parts[0]), str(uuid.UUID(parts[1]))
+    except ValueError:
+        raise InvalidArgument(field, "is not a page token this service issued") from None
+
+
+def grant_to_pb(grant: Grant) -> pb.Grant:
+    """Never carries the invite code: only GrantProgramAccess's response does."""
+    message = pb.Grant(
+        grant_id=grant.grant_id,
+        program_id=grant.program_id,
+        owner_user_id=grant.owner_user_id,
+        grantee_user_id=grant.grantee_user_id or "",
+        grantee_email=grant.grantee_email,
+        state=GRANT_STATES[grant.state],
+    )
+    if grant.expire_time is not None:
+        message.expire_time.FromDatetime(grant.expire_time)
+    message.create_time.FromDatetime(grant.created_at)
+    message.update_time.FromDatetime(grant.updated_at)
     return message

@@ -11,10 +11,11 @@ from sqlalchemy import Row, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from program_svc.domain import Account, Methodology, OneRepMax, Profile, Program, StoredProfile
-from program_svc.models import lifter_profiles, methodologies, program_sessions, programs, users
+from program_svc.domain import Account, Grant, Methodology, OneRepMax, Profile, Program, StoredProfile
+from program_svc.models import grants, lifter_profiles, methodologies, program_sessions, programs, users
 
 _p = programs.c
+_g = grants.c
 
 
 def profile_to_json(profile: Profile) -> dict[str, Any]:
@@ -214,6 +215,11 @@ class ProgramRepository:
         row = (await self._session.execute(statement)).first()
         return _program(row) if row is not None else None
 
+    async def find(self, program_id: str) -> Program | None:
+        """The program whoever owns it: only for service.readable_program, which decides who may see it."""
+        row = (await self._session.execute(select(programs).where(_p.program_id == uuid.UUID(program_id)))).first()
+        return _program(row) if row is not None else None
+
     async def sessions(self, program_id: str) -> list[bytes]:
         c = program_sessions.c
         statement = (
@@ -258,3 +264,113 @@ class ProgramRepository:
             )
         ).one()
         return _program(row)
+
+
+def _grant(row: Row[Any]) -> Grant:
+    return Grant(
+        grant_id=str(row.grant_id),
+        program_id=str(row.program_id),
+        owner_user_id=row.owner_user_id,
+        grantee_email=row.grantee_email,
+        grantee_user_id=row.grantee_user_id,
+        state=row.state,
+        expire_time=row.expire_time,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class GrantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        grant_id: str,
+        program_id: str,
+        owner_user_id: str,
+        grantee_email: str,
+        invite_code_sha256: bytes,
+        expire_time: datetime | None,
+    ) -> Grant:
+        row = (
+            await self._session.execute(
+                insert(grants)
+                .values(
+                    grant_id=uuid.UUID(grant_id),
+                    program_id=uuid.UUID(program_id),
+                    owner_user_id=owner_user_id,
+                    grantee_email=grantee_email,
+                    invite_code_sha256=invite_code_sha256,
+                    expire_time=expire_time,
+                )
+                .returning(grants)
+            )
+        ).one()
+        return _grant(row)
+
+    async def get(self, grant_id: str, *, lock: bool = False) -> Grant | None:
+        statement = select(grants).where(_g.grant_id == uuid.UUID(grant_id))
+        if lock:
+            statement = statement.with_for_update()
+        row = (await self._session.execute(statement)).first()
+        return _grant(row) if row is not None else None
+
+    async def pending_by_code(self, invite_code_sha256: bytes) -> Grant | None:
+        """The pending grant with this code, locked: a second acceptance waits, then finds none."""
+        statement = (
+            select(grants).where(_g.invite_code_sha256 == invite_code_sha256, _g.state == "pending").with_for_update()
+        )
+        row = (await self._session.execute(statement)).first()
+        return _grant(row) if row is not None else None
+
+    async def accept(self, grant: Grant, grantee_user_id: str) -> Grant:
+        """Activates the grant for the coach and forgets its code (it is single-use). An earlier
+        active grant of the same coach on the same program is replaced: one grant to revoke."""
+        await self._session.execute(
+            update(grants)
+            .where(
+                _g.program_id == uuid.UUID(grant.program_id),
+                _g.grantee_user_id == grantee_user_id,
+                _g.state == "active",
+            )
+            .values(state="revoked", version=_g.version + 1, updated_at=func.now())
+        )
+        return await self._set(grant.grant_id, state="active", grantee_user_id=grantee_user_id, invite_code_sha256=None)
+
+    async def revoke(self, grant_id: str) -> Grant:
+        return await self._set(grant_id, state="revoked", invite_code_sha256=None)
+
+    async def _set(self, grant_id: str, **values: Any) -> Grant:
+        row = (
+            await self._session.execute(
+                update(grants)
+                .where(_g.grant_id == uuid.UUID(grant_id))
+                .values(**values, version=_g.version + 1, updated_at=func.now())
+                .returning(grants)
+            )
+        ).one()
+        return _grant(row)
+
+    async def live_exists(self, program_id: str, grantee_user_id: str, now: datetime) -> bool:
+        """Whether the user holds an active, unexpired grant on the program (revoked is never live)."""
+        statement = select(_g.grant_id).where(
+            _g.program_id == uuid.UUID(program_id),
+            _g.grantee_user_id == grantee_user_id,
+            _g.state == "active",
+            or_(_g.expire_time.is_(None), _g.expire_time > now),
+        )
+        return (await self._session.execute(statement.limit(1))).first() is not None
+
+    async def list_for_user(self, user_id: str, *, after: tuple[datetime, str] | None, limit: int) -> list[Grant]:
+        """Grants the user gave and grants the user holds, newest first."""
+        statement = select(grants).where(or_(_g.owner_user_id == user_id, _g.grantee_user_id == user_id))
+        if after is not None:
+            created, last_id = after[0], uuid.UUID(after[1])
+            statement = statement.where(
+                or_(_g.created_at < created, and_(_g.created_at == created, _g.grant_id < last_id))
+            )
+        statement = statement.order_by(_g.created_at.desc(), _g.grant_id.desc()).limit(limit)
+        return [_grant(row) for row in await self._session.execute(statement)]

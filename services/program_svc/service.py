@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -17,18 +18,30 @@ from ironpath_common.outbox import Event, enqueue
 from program_svc.domain import (
     Account,
     GenerationRequest,
+    Grant,
     Methodology,
     Profile,
     Program,
     StoredProfile,
+    check_expire_time,
+    check_grantee_email,
     check_profile,
     check_request,
+    invite_code,
+    invite_code_hash,
 )
 from program_svc.generator import choose_methodology
 from program_svc.models import outbox
-from program_svc.repository import MethodologyRepository, ProfileRepository, ProgramRepository, UserRepository
+from program_svc.repository import (
+    GrantRepository,
+    MethodologyRepository,
+    ProfileRepository,
+    ProgramRepository,
+    UserRepository,
+)
 
 PROGRAM_NOT_FOUND = "program not found"
+GRANT_NOT_FOUND = "grant not found"
 INITIALIZE_LOGS = "progress.InitializeProgramLogs"
 
 
@@ -126,14 +139,27 @@ async def create_program(
     return program, event
 
 
+async def readable_program(session: AsyncSession, user_id: str, program_id: str) -> Program:
+    """The one rule of who may read a program: its owner (access "owner"), or a coach holding a
+    live grant on it (accepted, not revoked, not expired: access "coach"). Anyone else gets
+    NOT_FOUND, exactly as for a missing program. Grants are read only when the caller is not the
+    owner, so the owner's reads cost what they did before sharing existed."""
+    program = await ProgramRepository(session).find(program_id)
+    if program is None:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    if program.user_id == user_id:
+        return program
+    if await GrantRepository(session).live_exists(program_id, user_id, _now()):
+        return dataclasses.replace(program, access="coach")
+    raise NotFound(PROGRAM_NOT_FOUND)
+
+
 async def get_program(
     session: AsyncSession, user_id: str, program_id: str, *, full: bool
 ) -> tuple[Program, list[bytes] | None]:
-    repo = ProgramRepository(session)
-    program = await repo.get(user_id, program_id)
-    if program is None:
-        raise NotFound(PROGRAM_NOT_FOUND)
-    return program, (await repo.sessions(program_id) if full else None)
+    """A program its owner or a coach with a live grant may read (see readable_program)."""
+    program = await readable_program(session, user_id, program_id)
+    return program, (await ProgramRepository(session).sessions(program_id) if full else None)
 
 
 async def list_programs(
@@ -180,14 +206,69 @@ async def planned_session(
     return SessionWithContext(program, rows[0][2], [data for _, _, data in rows[1:]])
 
 
-async def program_owner(session: AsyncSession, user_id: str, program_id: str) -> Program:
-    """The program if the user may read it (its owner; coach grants come with sharing)."""
-    program = await ProgramRepository(session).get(user_id, program_id)
-    if program is None:
-        raise NotFound(PROGRAM_NOT_FOUND)
-    return program
-
-
 async def lifter_context(session: AsyncSession, user_id: str) -> Profile:
     stored = await ProfileRepository(session).get(user_id)
     return stored.profile if stored is not None else Profile()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def grant_program_access(
+    session: AsyncSession,
+    user: User,
+    program_id: str,
+    grantee_email: str,
+    expire_time: datetime | None,
+    invite_key: bytes,
+) -> Grant:
+    """Invites a coach to read one of the caller's programs. The grant stays pending until the
+    coach accepts its invite code (domain.invite_code of the returned grant's id); only the
+    code's hash is stored. Someone else's program is NOT_FOUND, as a missing one."""
+    email = check_grantee_email(grantee_email, user.email)
+    check_expire_time(expire_time, _now())
+    if await ProgramRepository(session).get(user.user_id, program_id) is None:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    grant_id = str(uuid.uuid4())
+    return await GrantRepository(session).add(
+        grant_id=grant_id,
+        program_id=program_id,
+        owner_user_id=user.user_id,
+        grantee_email=email,
+        invite_code_sha256=invite_code_hash(invite_code(invite_key, grant_id)),
+        expire_time=expire_time,
+    )
+
+
+async def accept_program_grant(session: AsyncSession, user_id: str, code: str) -> Grant:
+    """The caller becomes the coach of the grant this code belongs to. The code works once: a used,
+    revoked, expired or unknown code is NOT_FOUND; the owner's own code is INVALID_ARGUMENT."""
+    now = _now()
+    grants = GrantRepository(session)
+    grant = await grants.pending_by_code(invite_code_hash(code))
+    if grant is None or grant.at(now).state != "pending":
+        raise NotFound(GRANT_NOT_FOUND)
+    if grant.owner_user_id == user_id:
+        raise InvalidArgument("invite_code", "is for your own program: give it to the coach")
+    return (await grants.accept(grant, user_id)).at(now)
+
+
+async def list_grants(
+    session: AsyncSession, user_id: str, *, after: tuple[datetime, str] | None, limit: int
+) -> list[Grant]:
+    """Grants the caller gave and grants the caller holds, newest first, as they read now."""
+    now = _now()
+    return [g.at(now) for g in await GrantRepository(session).list_for_user(user_id, after=after, limit=limit)]
+
+
+async def revoke_grant(session: AsyncSession, user_id: str, grant_id: str) -> Grant:
+    """Ends a grant: by the program's owner, or by the coach holding it (leaving). Anyone else
+    gets NOT_FOUND. Revoking a revoked grant changes nothing; the next access check fails."""
+    grants = GrantRepository(session)
+    grant = await grants.get(grant_id, lock=True)
+    if grant is None or user_id not in (grant.owner_user_id, grant.grantee_user_id):
+        raise NotFound(GRANT_NOT_FOUND)
+    if grant.state != "revoked":
+        grant = await grants.revoke(grant_id)
+    return grant.at(_now())

@@ -16,7 +16,7 @@ from ironpath_common.errors import InvalidArgument
 from ironpath_common.idempotency import previous_response, run_once
 from ironpath_common.interceptors import current_service, current_user
 from ironpath_common.outbox import Event, OutboxRelay, new_event_id
-from program_svc import mappers, service
+from program_svc import domain, mappers, service
 from program_svc.engines import ProgramEngine
 from program_svc.models import processed_requests
 
@@ -179,7 +179,81 @@ class ProgramServicer(pb_grpc.ProgramServiceServicer):
 
 
 class AccountServicer(pb_grpc.AccountServiceServicer):
-    """Export, erase and coach sharing: built by the lifter's-data issue; UNIMPLEMENTED until then."""
+    """The lifter's data rights (export, erase) and coach sharing."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], invite_code_key: bytes) -> None:
+        self._sessions = sessions
+        self._invite_code_key = invite_code_key
+
+    async def GrantProgramAccess(
+        self, request: pb.GrantProgramAccessRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GrantProgramAccessResponse:
+        user = current_user()
+        program_id = mappers.program_id(request.program_id)
+        expire_time = mappers.expire_time(request)
+        async with transaction(self._sessions) as session:
+
+            async def effect() -> pb.GrantProgramAccessResponse:
+                grant = await service.grant_program_access(
+                    session, user, program_id, request.grantee_email, expire_time, self._invite_code_key
+                )
+                return pb.GrantProgramAccessResponse(grant=mappers.grant_to_pb(grant))
+
+            method = "GrantProgramAccess"
+            response = await run_once(
+                session, processed_requests, user.user_id, method, request, pb.GrantProgramAccessResponse, effect
+            )
+        # The stored response has no code (no table holds one); it is derived from the grant id, so
+        # a replay of this request_id by this caller gets the same code back. Only the caller who
+        # created the grant can replay it (processed requests are keyed by user), and a code that
+        # was used or revoked is refused however it is obtained.
+        response.grant.invite_code = domain.invite_code(self._invite_code_key, response.grant.grant_id)
+        return response
+
+    async def AcceptProgramGrant(
+        self, request: pb.AcceptProgramGrantRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AcceptProgramGrantResponse:
+        user = current_user()
+        code = mappers.invite_code(request.invite_code)
+        async with transaction(self._sessions) as session:
+
+            async def effect() -> pb.AcceptProgramGrantResponse:
+                grant = await service.accept_program_grant(session, user.user_id, code)
+                return pb.AcceptProgramGrantResponse(grant=mappers.grant_to_pb(grant))
+
+            method = "AcceptProgramGrant"
+            return await run_once(
+                session, processed_requests, user.user_id, method, request, pb.AcceptProgramGrantResponse, effect
+            )
+
+    async def ListGrants(
+        self, request: pb.ListGrantsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListGrantsResponse:
+        user = current_user()
+        limit = mappers.page_size(request.page_size)
+        after = mappers.keyset_after(request.page_token)
+        async with transaction(self._sessions) as session:
+            found = await service.list_grants(session, user.user_id, after=after, limit=limit + 1)
+        response = pb.ListGrantsResponse(grants=[mappers.grant_to_pb(g) for g in found[:limit]])
+        if len(found) > limit:
+            last = found[limit - 1]
+            response.next_page_token = mappers.encode_page_token(last.created_at.isoformat(), last.grant_id)
+        return response
+
+    async def RevokeGrant(
+        self, request: pb.RevokeGrantRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeGrantResponse:
+        user = current_user()
+        grant_id = mappers.grant_id(request.grant_id)
+        async with transaction(self._sessions) as session:
+
+            async def effect() -> pb.RevokeGrantResponse:
+                grant = await service.revoke_grant(session, user.user_id, grant_id)
+                return pb.RevokeGrantResponse(grant=mappers.grant_to_pb(grant))
+
+            return await run_once(
+                session, processed_requests, user.user_id, "RevokeGrant", request, pb.RevokeGrantResponse, effect
+            )
 
 
 class ProgramInternalServicer(pb_grpc.ProgramInternalServiceServicer):
@@ -219,8 +293,8 @@ class ProgramInternalServicer(pb_grpc.ProgramInternalServiceServicer):
         user_id = _user_id(request.user_id)
         program_id = mappers.program_id(request.program_id)
         async with transaction(self._sessions) as session:
-            program = await service.program_owner(session, user_id, program_id)
-        return pb.CheckProgramAccessResponse(owner_user_id=program.user_id, access=pb.PROGRAM_ACCESS_OWNER)
+            program = await service.readable_program(session, user_id, program_id)
+        return pb.CheckProgramAccessResponse(owner_user_id=program.user_id, access=mappers.ACCESS[program.access])
 
     async def GetLifterContext(
         self, request: pb.GetLifterContextRequest, context: grpc.aio.ServicerContext

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from ironpath.feedback.v1 import feedback_pb2, feedback_pb2_grpc
 from ironpath.program.v1 import program_pb2, program_pb2_grpc
 from ironpath.progress.v1 import progress_pb2, progress_pb2_grpc
+from ironpath_common.interceptors import _domain_error
 from ironpath_common.settings import AuthSettings
 from tests.conftest import JWKS_CACHE_SECONDS
 from tests.support import tokens
@@ -163,8 +164,8 @@ def test_public_service_refuses_service_tokens(service, channels, service_token)
     assert not accepted(public_call(channels[service], service), service_token("feedback"))
 
 
-def test_an_unimplemented_rpc_says_so_honestly(channels, auth):
-    stub = program_pb2_grpc.AccountServiceStub(channels["program"])
-    with pytest.raises(grpc.RpcError) as raised:
-        stub.ListGrants(program_pb2.ListGrantsRequest(), metadata=bearer(tokens.valid_hs256(auth)), timeout=5)
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+def test_an_unimplemented_rpc_says_so_honestly():
+    # The generated base class raises NotImplementedError for a handler not written yet. No RPC
+    # stays unbuilt for this test's sake (ListGrants was the example until coach sharing), so the
+    # interceptor's mapping is checked directly: UNIMPLEMENTED, never INTERNAL.
+    assert _domain_error(NotImplementedError()).code == "UNIMPLEMENTED"
