@@ -7,7 +7,7 @@ from pathlib import Path
 
 from feedback_svc.clients import ProgramClient, ProgressClient
 from feedback_svc.config import FeedbackSettings
-from feedback_svc.models import outbox, processed_requests
+from feedback_svc.models import applied_events, outbox, processed_requests
 from feedback_svc.service import RECORD_FEEDBACK
 from feedback_svc.servicer import FeedbackInternalServicer, FeedbackServicer
 from ironpath.feedback.v1 import feedback_pb2_grpc as pb_grpc
@@ -16,11 +16,17 @@ from ironpath_common.clients import ServiceChannel
 from ironpath_common.db import create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
 from ironpath_common.outbox import OutboxRelay
-from ironpath_common.retention import RetentionJob, outbox_rules, processed_requests_rule
+from ironpath_common.retention import PurgeRule, RetentionJob, outbox_rules, processed_requests_rule
 from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
+from ironpath_common.settings import RETENTION_REQUEST_DAYS
 
 # Operational records the retention job deletes; feedback, check-ins and readiness are never purged.
-RETENTION = [processed_requests_rule(processed_requests), *outbox_rules(outbox)]
+# An applied erase event only guards against a redelivery, so it ages out with the request records.
+RETENTION = [
+    processed_requests_rule(processed_requests),
+    *outbox_rules(outbox),
+    PurgeRule("applied_events", applied_events, "applied_at", RETENTION_REQUEST_DAYS),
+]
 
 
 async def build(settings: FeedbackSettings) -> App:
@@ -40,7 +46,7 @@ async def build(settings: FeedbackSettings) -> App:
         ),
         GrpcService(
             "ironpath.feedback.v1.FeedbackInternalService",
-            FeedbackInternalServicer(),
+            FeedbackInternalServicer(sessions),
             pb_grpc.add_FeedbackInternalServiceServicer_to_server,
             Auth.SERVICE,
         ),

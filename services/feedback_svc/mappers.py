@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from feedback_svc.domain import Adjusted, Adjustment, Category, Feedback, LoggedSession, Readiness
@@ -272,3 +273,36 @@ def readiness_to_pb(record: ReadinessRecord) -> pb.ReadinessCheck:
 
 def adjusted_session_bytes(session: PlannedSession | None) -> bytes | None:
     return session_to_pb(session).SerializeToString() if session is not None else None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def row_to_export_json(row: dict[str, Any]) -> str:
+    """One stored row as the data export shows it: every column, ids and times as strings, a
+    stored prescription (readiness `adjusted_pb`) decoded into readable JSON."""
+    data = {name: _json_value(value) for name, value in row.items() if not isinstance(value, bytes)}
+    if "adjusted_pb" in row:
+        stored = row["adjusted_pb"]
+        data.pop("adjusted_pb", None)
+        data["adjusted_session"] = (
+            json_format.MessageToDict(
+                t.PlannedSession.FromString(stored),
+                preserving_proto_field_name=True,
+                always_print_fields_with_no_presence=True,
+            )
+            if stored
+            else None
+        )
+    return json.dumps(data, ensure_ascii=False)
+
+
+def user_id(value: str) -> str:
+    if not value or len(value) > 128:
+        raise InvalidArgument("user_id", "must be 1-128 characters")
+    return value

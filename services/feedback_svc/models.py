@@ -82,5 +82,15 @@ readiness_checks = Table(
     Index("ix_readiness_checks_user_id_date", "user_id", "date", "readiness_check_id"),
 )
 
+# Internal events (account erasure from the program service) already applied, by event id. It holds
+# no user id: an applied erase leaves nothing that names the user.
+applied_events = Table(
+    "applied_events",
+    Base.metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 processed_requests = processed_requests_table(Base.metadata)
 outbox = outbox_table(Base.metadata)

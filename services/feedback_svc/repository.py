@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, Table, and_, or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from feedback_svc.models import check_ins, readiness_checks, workout_feedback
+from feedback_svc.models import Base, applied_events, check_ins, readiness_checks, workout_feedback
+from ironpath_common.erasure import delete_user_rows
+
+# What the data export reads, in the order it streams it (each keyed by one id column).
+EXPORT_TABLES: dict[str, Table] = {t.name: t for t in (workout_feedback, check_ins, readiness_checks)}
 
 
 @dataclass(frozen=True)
@@ -123,3 +128,32 @@ class FeedbackRepository:
             statement = statement.where(or_(c.date < day, and_(c.date == day, c.readiness_check_id < last)))
         statement = statement.order_by(c.date.desc(), c.readiness_check_id.desc()).limit(limit)
         return [_readiness(row) for row in await self._session.execute(statement)]
+
+    async def export_page(
+        self, table_name: str, user_id: str, after: uuid.UUID | None, limit: int
+    ) -> tuple[list[dict[str, Any]], uuid.UUID | None]:
+        """One page of a user's rows of one exported table, as stored, in key order, and the
+        key to read the next page after (None on the last page)."""
+        table = EXPORT_TABLES[table_name]
+        [key] = table.primary_key.columns
+        statement = select(table).where(table.c.user_id == user_id)
+        if after is not None:
+            statement = statement.where(key > after)
+        statement = statement.order_by(key).limit(limit)
+        rows = [dict(row._mapping) for row in await self._session.execute(statement)]
+        return rows, (rows[-1][key.name] if len(rows) == limit else None)
+
+    async def claim_event(self, event_id: str, kind: str) -> bool:
+        """True the first time an internal event id is seen; False for a replay."""
+        statement = (
+            insert(applied_events)
+            .values(event_id=uuid.UUID(event_id), kind=kind)
+            .on_conflict_do_nothing()
+            .returning(applied_events.c.event_id)
+        )
+        return (await self._session.execute(statement)).first() is not None
+
+    async def erase_user(self, user_id: str) -> dict[str, int]:
+        """Deletes every row naming the user in every table of this service, the outbox included
+        (a feedback event still queued must not complete a session after the erase)."""
+        return await delete_user_rows(self._session, Base.metadata, user_id)

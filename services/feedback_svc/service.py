@@ -7,16 +7,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from feedback_svc.domain import Adjusted, Feedback, PeriodFigures, Readiness, ReadinessResult, recommend
 from feedback_svc.models import outbox
-from feedback_svc.repository import CheckInRecord, FeedbackRepository, ReadinessRecord
+from feedback_svc.repository import EXPORT_TABLES, CheckInRecord, FeedbackRepository, ReadinessRecord
 from ironpath_common.outbox import Event, enqueue
 
 RECORD_FEEDBACK = "progress.RecordSessionFeedback"
+# The tables the data export streams, in order.
+EXPORTED_TABLES = tuple(EXPORT_TABLES)
 
 
 async def record_feedback(
@@ -123,3 +126,20 @@ async def list_readiness(
     limit: int,
 ) -> list[ReadinessRecord]:
     return await FeedbackRepository(session).readiness_checks(user_id, start, end, after, limit)
+
+
+async def export_page(
+    session: AsyncSession, table: str, user_id: str, after: uuid.UUID | None, limit: int
+) -> tuple[list[dict[str, Any]], uuid.UUID | None]:
+    """One page of the user's rows of one table for the data export, and where the next page
+    starts (None after the last). Short transactions: no connection waits on a slow reader."""
+    return await FeedbackRepository(session).export_page(table, user_id, after, limit)
+
+
+async def erase_user_data(session: AsyncSession, event_id: str, user_id: str) -> int:
+    """Applies an account-erase event once: deletes the user's feedback, check-ins, readiness
+    checks, stored request ids and queued events. Returns rows deleted; 0 for a replay."""
+    repo = FeedbackRepository(session)
+    if not await repo.claim_event(event_id, "erase_user_data"):
+        return 0
+    return sum((await repo.erase_user(user_id)).values())

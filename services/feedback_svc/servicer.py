@@ -4,7 +4,7 @@ any transaction), run a use case in one transaction, map; deliver outbox events 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
@@ -19,7 +19,7 @@ from ironpath.progress.v1 import progress_pb2
 from ironpath_common.db import transaction
 from ironpath_common.errors import InvalidArgument
 from ironpath_common.idempotency import previous_response, run_once
-from ironpath_common.interceptors import current_user
+from ironpath_common.interceptors import current_service, current_user
 from ironpath_common.outbox import Event, OutboxRelay, new_event_id
 from ironpath_training.proto import performed_sets_from_pb
 from ironpath_training.sets import check_completion_time
@@ -27,6 +27,8 @@ from ironpath_training.sets import check_completion_time
 Clock = Callable[[], datetime]
 DEFAULT_CHECK_IN_DAYS = 7
 MAX_PERIOD_DAYS = 5 * 366
+# Rows read per transaction by the data export.
+EXPORT_PAGE_SIZE = 200
 
 
 def utc_now() -> datetime:
@@ -228,4 +230,35 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
 
 
 class FeedbackInternalServicer(pb_grpc.FeedbackInternalServiceServicer):
-    """Export and erase for the lifter's-data issue; UNIMPLEMENTED until then."""
+    """The lifter's data rights, called by the program service (service token); each request
+    names its user."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def ExportUserData(
+        self, request: pb.ExportUserDataRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ExportUserDataResponse]:
+        """Every row of the user, one message per row: all workout feedback, then check-ins, then
+        readiness checks, each read a page at a time."""
+        current_service()
+        user_id = mappers.user_id(request.user_id)
+        for table in service.EXPORTED_TABLES:
+            after: uuid.UUID | None = None
+            while True:
+                async with transaction(self._sessions) as session:
+                    rows, after = await service.export_page(session, table, user_id, after, EXPORT_PAGE_SIZE)
+                for row in rows:
+                    yield pb.ExportUserDataResponse(table=table, record_json=mappers.row_to_export_json(row))
+                if after is None:
+                    break
+
+    async def EraseUserData(
+        self, request: pb.EraseUserDataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EraseUserDataResponse:
+        current_service()
+        event_id = mappers.uuid_field(request.event_id, "event_id")
+        user_id = mappers.user_id(request.user_id)
+        async with transaction(self._sessions) as session:
+            deleted = await service.erase_user_data(session, event_id, user_id)
+        return pb.EraseUserDataResponse(deleted_rows=deleted)
