@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ironpath.common.v1 import training_pb2
@@ -149,3 +153,38 @@ def log_to_pb(record: LogRecord, *, full: bool, feedback: bool = False) -> pb.Se
     message = pb.SessionLog()
     fill_log(message, record, full=full, feedback=feedback)
     return message
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def log_to_export_json(user_id: str, record: LogRecord) -> str:
+    """One stored log as the data export shows it: every column, the protobuf columns decoded
+    into readable JSON (planned and adjusted prescriptions, performed sets, feedback)."""
+    performed = pb.SessionLog.FromString(record.performed_pb) if record.performed_pb else pb.SessionLog()
+    row = {
+        "user_id": user_id,
+        "program_id": str(record.program_id),
+        "week_number": record.week_number,
+        "day_number": record.day_number,
+        "title": record.title,
+        "planned_date": record.planned_date.isoformat() if record.planned_date else None,
+        "status": record.status,
+        "scheduled_date": record.scheduled_date.isoformat() if record.scheduled_date else None,
+        "completed_at": record.completed_at.isoformat() if record.completed_at else None,
+        "skip_reason": record.skip_reason,
+        "session_rpe": record.session_rpe,
+        "planned_session": _message_json(training_pb2.PlannedSession.FromString(record.planned_pb or b"")),
+        "adjusted_session": (
+            _message_json(training_pb2.PlannedSession.FromString(record.adjusted_pb)) if record.adjusted_pb else None
+        ),
+        "performed_sets": [_message_json(s) for s in performed.performed_sets],
+        "feedback": _message_json(pb.FeedbackSummary.FromString(record.feedback_pb)) if record.feedback_pb else None,
+        "version": record.version,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+    }
+    return json.dumps(row, ensure_ascii=False)

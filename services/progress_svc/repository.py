@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import progress_pb2
+from ironpath_common.erasure import delete_user_rows
 from progress_svc.domain import PerformedSet, SessionKey, SessionStatus
-from progress_svc.models import applied_events, progress_logs
+from progress_svc.models import Base, applied_events, progress_logs
 
 NOTIFY_CHANNEL = "progress_changes"
 
@@ -273,3 +274,7 @@ class ProgressRepository:
             .returning(applied_events.c.event_id)
         )
         return (await self._session.execute(statement)).first() is not None
+
+    async def erase_user(self, user_id: str) -> dict[str, int]:
+        """Deletes every row naming the user, in every table of this service (rows per table)."""
+        return await delete_user_rows(self._session, Base.metadata, user_id)

@@ -186,3 +186,22 @@ async def logs_at(session: AsyncSession, user_id: str, keys: Sequence[SessionKey
     repo = ProgressRepository(session)
     records = [await repo.get_log(user_id, key, full=True) for key in keys]
     return [r for r in records if r is not None]
+
+
+async def export_logs(
+    session: AsyncSession, user_id: str, after: tuple[str, int, int] | None, limit: int
+) -> list[LogRecord]:
+    """One page of every log the user has, full view, in (program, week, day) order: the data
+    export reads page by page in short transactions, so no connection waits on a slow reader."""
+    return await ProgressRepository(session).list_logs(
+        user_id, program_id=None, time_column=None, start=None, end=None, after=after, limit=limit, full=True
+    )
+
+
+async def erase_user_data(session: AsyncSession, event_id: str, user_id: str) -> int:
+    """Applies an account-erase event once: deletes every row naming the user (logs, stored
+    request ids, anything added later with a user id). Returns rows deleted; 0 for a replay."""
+    repo = ProgressRepository(session)
+    if not await repo.claim_event(event_id, "erase_user_data"):
+        return 0
+    return sum((await repo.erase_user(user_id)).values())

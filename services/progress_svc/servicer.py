@@ -36,6 +36,8 @@ from progress_svc.repository import NewLog
 from progress_svc.watch import RESYNC, ChangeFeed
 
 Clock = Callable[[], datetime]
+# Logs read per transaction by the data export.
+EXPORT_PAGE_SIZE = 200
 
 
 def utc_now() -> datetime:
@@ -261,6 +263,35 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
         user_id = mappers.user_id(request.user_id)
         logs, token = await _list_logs(self._sessions, user_id, request)
         return pb.ListUserSessionLogsResponse(logs=logs, next_page_token=token)
+
+    async def ExportUserData(
+        self, request: pb.ExportUserDataRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ExportUserDataResponse]:
+        """Every log of the user, one message per row, read a page at a time."""
+        current_service()
+        user_id = mappers.user_id(request.user_id)
+        after: tuple[str, int, int] | None = None
+        while True:
+            async with transaction(self._sessions) as session:
+                records = await service.export_logs(session, user_id, after, EXPORT_PAGE_SIZE)
+            for record in records:
+                yield pb.ExportUserDataResponse(
+                    table="progress_logs", record_json=mappers.log_to_export_json(user_id, record)
+                )
+            if len(records) < EXPORT_PAGE_SIZE:
+                return
+            last = records[-1]
+            after = (str(last.program_id), last.week_number, last.day_number)
+
+    async def EraseUserData(
+        self, request: pb.EraseUserDataRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EraseUserDataResponse:
+        current_service()
+        event_id = mappers.event_id(request.event_id)
+        user_id = mappers.user_id(request.user_id)
+        async with transaction(self._sessions) as session:
+            deleted = await service.erase_user_data(session, event_id, user_id)
+        return pb.EraseUserDataResponse(deleted_rows=deleted)
 
 
 def _completion_time(value: object, field: str, now: datetime) -> datetime:
