@@ -18,9 +18,11 @@ from gateway.envoy import EnvoyError, EnvoyProcess, validate
 from ironpath_common.settings import ConfigError
 
 
-def _render(out: Path) -> int:
+def _render(out: Path, check: bool) -> int:
     settings = GatewaySettings.from_env()
-    validate(write_config(settings, out))
+    written = write_config(settings, out)
+    if check:
+        validate(written)
     print(out)  # the CLI's output is the path
     return 0
 
@@ -54,13 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     render_cmd = commands.add_parser("render", help="write the Envoy config and validate it")
     render_cmd.add_argument("--out", type=Path, required=True, help="where to write the config (JSON)")
+    # A Kubernetes init container renders with the app image, which has no Envoy binary; the Envoy
+    # container that reads the file then refuses a bad config by not starting.
+    render_cmd.add_argument(
+        "--no-validate", dest="validate", action="store_false", help="skip `envoy --mode validate`"
+    )
     run_cmd = commands.add_parser("run", help="run Envoy in the foreground")
     run_cmd.add_argument("--base-id", type=int, default=None, help="hot-restart base id (default: hot restart off)")
     run_cmd.add_argument("--log-level", default="warning", help="Envoy's own log level")
     args = parser.parse_args(argv)
     try:
         if args.command == "render":
-            return _render(args.out)
+            return _render(args.out, args.validate)
         return _run(args.base_id, args.log_level)
     except (ConfigError, EnvoyError) as error:
         print(f"gateway: {error}", file=sys.stderr)

@@ -3,11 +3,17 @@ mapped to domain errors by ServiceChannel)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from ironpath.feedback.v1 import feedback_pb2, feedback_pb2_grpc
 from ironpath.progress.v1 import progress_pb2, progress_pb2_grpc
 from ironpath_common.clients import ServiceChannel
 
 # Initializing 300+ logs is one statement on the other side; this leaves room for a busy moment.
 INITIALIZE_DEADLINE_SECONDS = 10.0
+# A whole export stream: years of logs take well under a second to read, but the stream moves at
+# the pace of the client downloading the file.
+EXPORT_DEADLINE_SECONDS = 600.0
 
 
 class ProgressClient:
@@ -19,3 +25,31 @@ class ProgressClient:
         """Delivers a stored InitializeProgramLogs event (idempotent on the receiving side)."""
         request = progress_pb2.InitializeProgramLogsRequest.FromString(payload)
         await self._channel.call(self._stub.InitializeProgramLogs, request, INITIALIZE_DEADLINE_SECONDS)
+
+    async def erase_user_data(self, payload: bytes) -> None:
+        """Delivers a stored EraseUserData event (idempotent on the receiving side)."""
+        request = progress_pb2.EraseUserDataRequest.FromString(payload)
+        await self._channel.call(self._stub.EraseUserData, request)
+
+    async def export_user_data(self, user_id: str) -> AsyncIterator[tuple[str, str]]:
+        """Every row the progress service holds for the user: (table, row as JSON)."""
+        request = progress_pb2.ExportUserDataRequest(user_id=user_id)
+        async for reply in self._channel.stream(self._stub.ExportUserData, request, EXPORT_DEADLINE_SECONDS):
+            yield reply.table, reply.record_json
+
+
+class FeedbackClient:
+    def __init__(self, channel: ServiceChannel) -> None:
+        self._channel = channel
+        self._stub = feedback_pb2_grpc.FeedbackInternalServiceStub(channel.channel)
+
+    async def erase_user_data(self, payload: bytes) -> None:
+        """Delivers a stored EraseUserData event (idempotent on the receiving side)."""
+        request = feedback_pb2.EraseUserDataRequest.FromString(payload)
+        await self._channel.call(self._stub.EraseUserData, request)
+
+    async def export_user_data(self, user_id: str) -> AsyncIterator[tuple[str, str]]:
+        """Every row the feedback service holds for the user: (table, row as JSON)."""
+        request = feedback_pb2.ExportUserDataRequest(user_id=user_id)
+        async for reply in self._channel.stream(self._stub.ExportUserData, request, EXPORT_DEADLINE_SECONDS):
+            yield reply.table, reply.record_json

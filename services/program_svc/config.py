@@ -15,6 +15,7 @@ from program_svc.gemini import GeminiEngine, gemini_engine_from_env
 @dataclass(frozen=True)
 class ProgramSettings(ServiceSettings):
     progress_address: str = ""
+    feedback_address: str = ""
     # With GEMINI_API_KEY set, Gemini writes programs (the built-in generator is the fallback).
     gemini: GeminiEngine | None = None
 
@@ -37,5 +38,6 @@ class ProgramSettings(ServiceSettings):
         return cls(
             **ServiceSettings.base_from_env("program", env),  # type: ignore[arg-type]
             progress_address=service_address("progress", env),
+            feedback_address=service_address("feedback", env),
             gemini=gemini,
         )

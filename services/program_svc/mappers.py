@@ -10,11 +10,16 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from google.protobuf.message import Message
+
 from ironpath.common.v1 import training_pb2 as t
+from ironpath.feedback.v1 import feedback_pb2
 from ironpath.program.v1 import program_pb2 as pb
 from ironpath.progress.v1 import progress_pb2
 from ironpath_common.errors import FieldViolation, InvalidArgument
 from ironpath_training.proto import BODY_AREAS, EQUIPMENT, MAIN_LIFTS, UNITS, session_to_pb
+from program_svc import export_formats as formats
+from program_svc.data_rights import DELETE_CONFIRMATION, ERASE_FEEDBACK, ERASE_PROGRESS
 from program_svc.domain import (
     MAX_INVITE_CODE_CHARS,
     Account,
@@ -250,6 +255,26 @@ def initialize_logs_event(
     for stored in sessions:
         request.sessions.add().MergeFromString(stored)
     return request
+
+
+def erase_events(user_id: str, progress_event_id: str, feedback_event_id: str) -> list[tuple[str, Message]]:
+    """The account-erase event of each other service, as (outbox destination, payload)."""
+    return [
+        (ERASE_PROGRESS, progress_pb2.EraseUserDataRequest(event_id=progress_event_id, user_id=user_id)),
+        (ERASE_FEEDBACK, feedback_pb2.EraseUserDataRequest(event_id=feedback_event_id, user_id=user_id)),
+    ]
+
+
+EXPORT_FORMATS: dict[Any, str] = {pb.EXPORT_FORMAT_JSON: formats.JSON, pb.EXPORT_FORMAT_STRONG_CSV: formats.STRONG_CSV}
+
+
+def export_format(value: int) -> str:
+    return _enum(value, EXPORT_FORMATS, "format")
+
+
+def confirmation(value: str) -> None:
+    if value != DELETE_CONFIRMATION:
+        raise InvalidArgument("confirmation", f"must be exactly `{DELETE_CONFIRMATION}`")
 
 
 def metadata_to_json(metadata: GenerationMetadata) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlalchemy import Row, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ironpath_common.erasure import delete_user_rows
 from program_svc.domain import Account, Grant, Methodology, OneRepMax, Profile, Program, StoredProfile
 from program_svc.models import grants, lifter_profiles, methodologies, program_sessions, programs, users
 
@@ -101,6 +102,34 @@ class UserRepository:
         )
         row = (await self._session.execute(statement)).one()
         return Account(user_id=row.user_id, email=row.email, created_at=row.created_at)
+
+
+class AccountDataRepository:
+    """Everything the program service holds for one user, for export and erasure."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def user(self, user_id: str) -> Account | None:
+        row = (await self._session.execute(select(users).where(users.c.user_id == user_id))).first()
+        return Account(user_id=row.user_id, email=row.email, created_at=row.created_at) if row is not None else None
+
+    async def programs(self, user_id: str) -> list[Program]:
+        """Every program the user owns, archived ones too, oldest first."""
+        statement = select(programs).where(_p.user_id == user_id).order_by(_p.created_at, _p.program_id)
+        return [_program(row) for row in await self._session.execute(statement)]
+
+    async def erase(self, user_id: str) -> dict[str, int]:
+        """Deletes every row naming the user (users, profile, programs and their sessions, grants
+        given or held, stored request ids, outbox events). Returns rows deleted per table."""
+        owned = select(_p.program_id).where(_p.user_id == user_id).scalar_subquery()
+        sessions = await self._session.execute(
+            program_sessions.delete().where(program_sessions.c.program_id.in_(owned))
+        )
+        deleted = await delete_user_rows(self._session, programs.metadata, user_id)
+        if sessions.rowcount:  # type: ignore[attr-defined]
+            deleted["program_sessions"] = int(sessions.rowcount)  # type: ignore[attr-defined]
+        return deleted
 
 
 class ProfileRepository:

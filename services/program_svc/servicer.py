@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,14 +14,18 @@ from ironpath.program.v1 import program_pb2 as pb
 from ironpath.program.v1 import program_pb2_grpc as pb_grpc
 from ironpath_common.db import transaction
 from ironpath_common.errors import InvalidArgument
-from ironpath_common.idempotency import previous_response, run_once
+from ironpath_common.idempotency import parse_request_id, previous_response, run_once
 from ironpath_common.interceptors import current_service, current_user
 from ironpath_common.outbox import Event, OutboxRelay, new_event_id
-from program_svc import domain, mappers, service
+from program_svc import data_rights, domain, export_formats, mappers, service
 from program_svc.engines import ProgramEngine
 from program_svc.models import processed_requests
 
 MAX_FOLLOWING_SESSIONS = 12
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class ProgramServicer(pb_grpc.ProgramServiceServicer):
@@ -181,9 +186,50 @@ class ProgramServicer(pb_grpc.ProgramServiceServicer):
 class AccountServicer(pb_grpc.AccountServiceServicer):
     """The lifter's data rights (export, erase) and coach sharing."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], invite_code_key: bytes) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        invite_code_key: bytes,
+        relay: OutboxRelay,
+        export_sources: data_rights.ExportSources,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self._sessions = sessions
         self._invite_code_key = invite_code_key
+        self._relay = relay
+        self._export_sources = export_sources
+        self._clock = clock
+
+    async def ExportMyData(
+        self, request: pb.ExportMyDataRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ExportMyDataResponse]:
+        user = current_user()
+        export_format = mappers.export_format(request.format)
+        exported_at = self._clock()
+        first = True
+        async for chunk in data_rights.export(self._sessions, user, export_format, self._export_sources, exported_at):
+            message = pb.ExportMyDataResponse(data=chunk)
+            if first:
+                message.content_type = export_formats.CONTENT_TYPES[export_format]
+                message.file_name = export_formats.file_name(export_format, exported_at)
+                first = False
+            yield message
+
+    async def DeleteMyAccount(
+        self, request: pb.DeleteMyAccountRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteMyAccountResponse:
+        """Erases the caller everywhere. Not recorded under its request_id like other writes:
+        that record would keep the user's id. A retry runs the erase again, which finds nothing
+        left and answers the same."""
+        user = current_user()
+        parse_request_id(request.request_id)
+        mappers.confirmation(request.confirmation)
+        erase_events = mappers.erase_events(user.user_id, new_event_id(), new_event_id())
+        async with transaction(self._sessions) as session:
+            events = await data_rights.erase_account(session, user.user_id, erase_events)
+        # Committed: erase in the other services now; the relay retries any that are down.
+        await self._relay.deliver_now(events)
+        return pb.DeleteMyAccountResponse()
 
     async def GrantProgramAccess(
         self, request: pb.GrantProgramAccessRequest, context: grpc.aio.ServicerContext
