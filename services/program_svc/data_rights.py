@@ -134,10 +134,13 @@ async def _json_pieces(
 async def _strong_csv_pieces(
     snapshot: AccountSnapshot, progress: AsyncIterator[tuple[str, str]], feedback: AsyncIterator[tuple[str, str]]
 ) -> AsyncIterator[str]:
-    # Workout notes come from feedback: read it first (only the notes are kept), then stream the logs.
-    feedback_rows = [json.loads(record) async for table, record in feedback if table == "workout_feedback"]
+    # Workout notes come from feedback: read it first (keeping only each session's notes), then
+    # stream the logs.
+    notes = formats.workout_notes(
+        [json.loads(record) async for table, record in feedback if table == "workout_feedback"]
+    )
     unit = snapshot.profile.profile.unit if snapshot.profile is not None else "kg"
-    csv = formats.StrongCsv(unit, formats.workout_notes(feedback_rows))
+    csv = formats.StrongCsv(unit, notes)
     yield csv.header()
     async for table, record_json in progress:
         if table == "progress_logs":
