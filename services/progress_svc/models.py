@@ -56,6 +56,9 @@ progress_logs = Table(
     Column("performed_pb", LargeBinary, nullable=True),
     # ironpath.progress.v1.FeedbackSummary.
     Column("feedback_pb", LargeBinary, nullable=True),
+    # ironpath.progress.v1.SessionFigures computed from `performed_pb`, written in the same
+    # statement whenever performed sets are, so analytics never read sets (NULL: no sets lifted).
+    Column("figures_pb", LargeBinary, nullable=True),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -13,17 +13,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, tuple_, update
+from sqlalchemy import Date, Row, and_, case, cast, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironpath.common.v1 import training_pb2
-from ironpath.progress.v1 import progress_pb2
+from ironpath.progress.v1 import figures_pb2, progress_pb2
 from ironpath_common.erasure import delete_user_rows
+from progress_svc.analytics import LoggedSession, SessionFigures, session_figures
 from progress_svc.domain import PerformedSet, SessionKey, SessionStatus
 from progress_svc.models import Base, applied_events, progress_logs
 
 NOTIFY_CHANNEL = "progress_changes"
+# How a performed set comes back inside stored figures (carried through analytics untouched).
+StoredSet = training_pb2.PerformedSet
 
 _t = progress_logs.c
 _SUMMARY_COLUMNS = (
@@ -44,6 +47,8 @@ _SUMMARY_COLUMNS = (
 _FULL_COLUMNS = (*_SUMMARY_COLUMNS, _t.planned_pb, _t.adjusted_pb, _t.performed_pb, _t.feedback_pb)
 # The day a session is due (matches the expression index of migration 0002).
 DUE_DATE = func.coalesce(_t.scheduled_date, _t.planned_date)
+# The day a session falls on for analytics: completed (UTC day), else due.
+SESSION_DATE = case((_t.completed_at.is_not(None), cast(func.timezone("UTC", _t.completed_at), Date)), else_=DUE_DATE)
 _NOTIFY = func.pg_notify(
     NOTIFY_CHANNEL,
     func.concat_ws(":", _t.program_id, _t.week_number, _t.day_number),
@@ -82,25 +87,69 @@ class NewLog:
     planned_pb: bytes
 
 
+def _set_pb(s: PerformedSet) -> training_pb2.PerformedSet:
+    return training_pb2.PerformedSet(
+        exercise_id=s.exercise_id,
+        set_number=s.set_number,
+        target_reps=s.target_reps,
+        target_load_kg=s.target_load_kg,
+        target_rpe=s.target_rpe,
+        actual_reps=s.actual_reps,
+        actual_load_kg=s.actual_load_kg,
+        actual_rpe=s.actual_rpe,
+    )
+
+
 def encode_performed_sets(sets: Sequence[PerformedSet]) -> bytes | None:
     """Stored as a SessionLog holding only `performed_sets`, so reads merge the bytes as they are."""
     if not sets:
         return None
     message = progress_pb2.SessionLog()
     for s in sets:
-        message.performed_sets.append(
-            training_pb2.PerformedSet(
-                exercise_id=s.exercise_id,
-                set_number=s.set_number,
-                target_reps=s.target_reps,
-                target_load_kg=s.target_load_kg,
-                target_rpe=s.target_rpe,
-                actual_reps=s.actual_reps,
-                actual_load_kg=s.actual_load_kg,
-                actual_rpe=s.actual_rpe,
-            )
+        message.performed_sets.append(_set_pb(s))
+    return message.SerializeToString()
+
+
+def encode_figures(figures: SessionFigures | None) -> bytes | None:
+    """ironpath.progress.v1.SessionFigures bytes (see figures.proto)."""
+    if figures is None:
+        return None
+    message = figures_pb2.SessionFigures(
+        rules_version=figures.rules_version,
+        tonnage_kg=figures.tonnage_kg,
+        hard_sets=figures.hard_sets,
+        rpe_set_count=figures.rpe_set_count,
+        reported_rpe_sum=figures.reported_rpe_sum,
+        target_rpe_sum=figures.target_rpe_sum,
+    )
+    for lift in figures.lifts:
+        stored = message.lifts.add(
+            lift=lift.lift,
+            tonnage_kg=lift.tonnage_kg,
+            hard_sets=lift.hard_sets,
+            best_e1rm_kg=lift.best_e1rm_kg,
+            heaviest_load_kg=lift.heaviest_load_kg,
+        )
+        if lift.best_e1rm_set is not None:
+            stored.best_e1rm_set.CopyFrom(_set_pb(lift.best_e1rm_set))
+        if lift.heaviest_set is not None:
+            stored.heaviest_set.CopyFrom(_set_pb(lift.heaviest_set))
+    for group in figures.muscle_groups:
+        message.muscle_groups.add(
+            muscle_group=group.muscle_group, tonnage_kg=group.tonnage_kg, hard_sets=group.hard_sets
         )
     return message.SerializeToString()
+
+
+def performed_values(sets: Sequence[PerformedSet]) -> dict[str, Any]:
+    """The columns that store performed sets: the sets and the figures computed from them,
+    always written together (`update_log` refuses one without the other)."""
+    return {"performed_pb": encode_performed_sets(sets), "figures_pb": encode_figures(session_figures(sets))}
+
+
+def figures_for_stored_sets(performed_pb: bytes | None) -> bytes | None:
+    """Figures of sets as stored in `performed_pb` (used to fill rows written before figures)."""
+    return encode_figures(session_figures(decode_performed_sets(performed_pb)))
 
 
 def decode_performed_sets(stored: bytes | None) -> list[PerformedSet]:
@@ -237,7 +286,7 @@ class ProgressRepository:
             {
                 "status": SessionStatus.COMPLETED.value,
                 "completed_at": completed_at,
-                "performed_pb": encode_performed_sets(performed_sets),
+                **performed_values(performed_sets),
                 "session_rpe": session_rpe,
                 "skip_reason": None,
                 **(extra_values or {}),
@@ -253,6 +302,8 @@ class ProgressRepository:
         return await self._update(user_id, key, values, extra=extra)
 
     async def _update(self, user_id: str, key: SessionKey, values: dict[str, Any], extra: Any) -> LogRecord | None:
+        if ("performed_pb" in values) != ("figures_pb" in values):
+            raise ValueError("performed sets and their figures are written together: use performed_values()")
         where = _key_clause(user_id, key)
         if extra is not None:
             where = and_(where, extra)
@@ -264,6 +315,22 @@ class ProgressRepository:
         )
         row = (await self._session.execute(statement)).first()
         return _record(row) if row is not None else None
+
+    async def analytics_sessions(
+        self, user_id: str, *, program_id: str | None = None, start: date | None = None, end: date | None = None
+    ) -> list[LoggedSession[StoredSet]]:
+        """Every log of one program, or every log of the user whose session date lies in
+        [start, end]: position, status, day and stored figures only (never the sets)."""
+        statement = select(_t.week_number, _t.status, SESSION_DATE, _t.figures_pb).where(_t.user_id == user_id)
+        if program_id is not None:
+            statement = statement.where(_t.program_id == uuid.UUID(program_id))
+        if start is not None and end is not None:
+            statement = statement.where(SESSION_DATE.between(start, end))
+        parse = figures_pb2.SessionFigures.FromString
+        return [
+            LoggedSession(week, status, day, parse(figures) if figures is not None else None)
+            for week, status, day, figures in await self._session.execute(statement)
+        ]
 
     async def claim_event(self, event_id: str, kind: str) -> bool:
         """True the first time an internal event id is seen; False for a replay."""

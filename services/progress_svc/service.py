@@ -18,7 +18,7 @@ from progress_svc.domain import (
     merge_performed_sets,
     totals,
 )
-from progress_svc.repository import LogRecord, NewLog, ProgressRepository, decode_performed_sets, encode_performed_sets
+from progress_svc.repository import LogRecord, NewLog, ProgressRepository, decode_performed_sets, performed_values
 
 PROGRAM_NOT_FOUND = "program not found"
 
@@ -73,7 +73,7 @@ async def complete_session(session: AsyncSession, user_id: str, completion: Comp
     values: dict[str, object] = {
         "status": SessionStatus.COMPLETED.value,
         "completed_at": earliest(current.completed_at, completion.completed_at),
-        "performed_pb": encode_performed_sets(
+        **performed_values(
             merge_performed_sets(decode_performed_sets(current.performed_pb), list(completion.performed_sets))
         ),
     }

@@ -1,0 +1,441 @@
+"""Training analytics as pure rules: no I/O, no grpc.
+
+Two halves. `session_figures` turns one session's performed sets into the figures stored
+with its log when the sets are written (tonnage, hard sets, best e1RM and heaviest load per
+main lift, volume per muscle group, RPE sums for drift). `aggregate` adds up stored figures
+of many sessions into weeks, lifts, muscle groups, records, RPE drift and streaks, reading
+each session's figures once and never a set.
+
+The aggregation reads figures through the read-only views below, so it takes the figures this
+module computes and the stored messages they are kept as alike, without copying hundreds of
+rows into new objects on every read. The set that gave an estimate is carried through
+untouched (`SetT`): the caller gets back whatever kind of set it handed in.
+
+Rules, in one place:
+- a set counts only when reps were done (`actual_reps > 0`); tonnage is load x reps;
+- a hard set has a reported RPE of 7 or more, or, when none was reported, a target of 7 or more;
+- a main lift's tonnage and hard sets include its variations (a box squat is squat volume), its
+  e1RM and heaviest load come from the lift itself (a front squat's e1RM is not a squat's);
+- e1RM is `ironpath_training.rpe.estimated_1rm`: the RTS chart from reps and reported RPE,
+  Epley above 12 reps or without RPE;
+- a set's tonnage and hard set count for every muscle group of its exercise; exercises outside
+  the catalogue count under `other`;
+- RPE drift is the mean reported RPE minus the mean target RPE over sets having both.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Generic, Protocol, TypeVar
+
+from ironpath_common.errors import InvalidArgument
+from ironpath_training.exercises import CATALOGUE, MAIN_EXERCISE
+from ironpath_training.rpe import estimated_1rm
+from ironpath_training.sets import PerformedSet
+from progress_svc.domain import SessionStatus
+
+# Bump when a rule above changes, so figures computed by older rules can be found.
+RULES_VERSION = 1
+HARD_SET_RPE = 7.0
+OTHER_GROUP = "other"
+LIFT_ORDER = ("squat", "bench_press", "deadlift", "overhead_press")
+E1RM = "e1rm"
+LOAD = "load"
+
+SetT = TypeVar("SetT")
+SetT_co = TypeVar("SetT_co", covariant=True)
+
+
+# --- One session, when it is written -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiftFigures:
+    lift: str
+    tonnage_kg: float
+    hard_sets: int
+    best_e1rm_kg: float
+    best_e1rm_set: PerformedSet | None
+    heaviest_load_kg: float
+    heaviest_set: PerformedSet | None
+
+
+@dataclass(frozen=True, slots=True)
+class MuscleGroupFigures:
+    muscle_group: str
+    tonnage_kg: float
+    hard_sets: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFigures:
+    tonnage_kg: float
+    hard_sets: int
+    lifts: tuple[LiftFigures, ...]
+    muscle_groups: tuple[MuscleGroupFigures, ...]
+    rpe_set_count: int
+    reported_rpe_sum: float
+    target_rpe_sum: float
+    rules_version: int = RULES_VERSION
+
+
+def is_hard(s: PerformedSet) -> bool:
+    rpe = s.actual_rpe if s.actual_rpe is not None else s.target_rpe
+    return rpe >= HARD_SET_RPE
+
+
+@dataclass
+class _LiftTally:
+    tonnage_kg: float = 0.0
+    hard_sets: int = 0
+    best_e1rm_kg: float = 0.0
+    best_e1rm_set: PerformedSet | None = None
+    heaviest_load_kg: float = 0.0
+    heaviest_set: PerformedSet | None = None
+
+    def figures(self, lift: str) -> LiftFigures:
+        return LiftFigures(
+            lift,
+            self.tonnage_kg,
+            self.hard_sets,
+            self.best_e1rm_kg,
+            self.best_e1rm_set,
+            self.heaviest_load_kg,
+            self.heaviest_set,
+        )
+
+
+def session_figures(sets: Iterable[PerformedSet]) -> SessionFigures | None:
+    """The figures of one session's performed sets; None when no set was lifted."""
+    tonnage, hard_sets, counted = 0.0, 0, 0
+    rpe_count, reported_sum, target_sum = 0, 0.0, 0.0
+    lifts: dict[str, _LiftTally] = {}
+    groups: dict[str, list[float]] = {}
+    for s in sets:
+        if s.actual_reps <= 0:
+            continue
+        counted += 1
+        set_tonnage = s.actual_load_kg * s.actual_reps
+        hard = is_hard(s)
+        tonnage += set_tonnage
+        hard_sets += hard
+        if s.actual_rpe is not None and s.target_rpe > 0:
+            rpe_count += 1
+            reported_sum += s.actual_rpe
+            target_sum += s.target_rpe
+        exercise = CATALOGUE.get(s.exercise_id)
+        for group in exercise.muscle_groups if exercise is not None else (OTHER_GROUP,):
+            tally = groups.setdefault(group, [0.0, 0])
+            tally[0] += set_tonnage
+            tally[1] += hard
+        if exercise is None or exercise.main_lift is None:
+            continue
+        lift = lifts.setdefault(exercise.main_lift, _LiftTally())
+        lift.tonnage_kg += set_tonnage
+        lift.hard_sets += hard
+        if s.exercise_id != MAIN_EXERCISE[exercise.main_lift]:
+            continue
+        e1rm = estimated_1rm(s.actual_load_kg, s.actual_reps, s.actual_rpe)
+        if e1rm > lift.best_e1rm_kg:
+            lift.best_e1rm_kg, lift.best_e1rm_set = e1rm, s
+        heaviest = lift.heaviest_set
+        # Ties on load go to the set with more reps.
+        if s.actual_load_kg > 0 and (
+            heaviest is None or (s.actual_load_kg, s.actual_reps) > (heaviest.actual_load_kg, heaviest.actual_reps)
+        ):
+            lift.heaviest_load_kg, lift.heaviest_set = s.actual_load_kg, s
+    if not counted:
+        return None
+    return SessionFigures(
+        tonnage_kg=tonnage,
+        hard_sets=hard_sets,
+        lifts=tuple(lifts[name].figures(name) for name in LIFT_ORDER if name in lifts),
+        muscle_groups=tuple(MuscleGroupFigures(name, t[0], int(t[1])) for name, t in sorted(groups.items())),
+        rpe_set_count=rpe_count,
+        reported_rpe_sum=reported_sum,
+        target_rpe_sum=target_sum,
+    )
+
+
+# --- Many sessions, when analytics are read -------------------------------------------------
+
+MAX_RANGE_YEARS = 5
+
+
+def check_date_range(start: date, end: date) -> None:
+    """A date range (inclusive) analytics cover: end not before start, at most 5 years on."""
+    if end < start:
+        raise InvalidArgument("end_date", "must not be before start_date")
+    try:
+        limit = start.replace(year=start.year + MAX_RANGE_YEARS)
+    except ValueError:  # 29 February, five years on, is 28 February
+        limit = start.replace(year=start.year + MAX_RANGE_YEARS, day=28)
+    if end > limit:
+        raise InvalidArgument("end_date", f"must be at most {MAX_RANGE_YEARS} years after start_date")
+
+
+class LiftFiguresView(Protocol[SetT_co]):
+    @property
+    def lift(self) -> str: ...
+    @property
+    def tonnage_kg(self) -> float: ...
+    @property
+    def hard_sets(self) -> int: ...
+    @property
+    def best_e1rm_kg(self) -> float: ...
+    @property
+    def best_e1rm_set(self) -> SetT_co: ...
+    @property
+    def heaviest_load_kg(self) -> float: ...
+    @property
+    def heaviest_set(self) -> SetT_co: ...
+
+
+class MuscleGroupFiguresView(Protocol):
+    @property
+    def muscle_group(self) -> str: ...
+    @property
+    def tonnage_kg(self) -> float: ...
+    @property
+    def hard_sets(self) -> int: ...
+
+
+class SessionFiguresView(Protocol[SetT_co]):
+    @property
+    def tonnage_kg(self) -> float: ...
+    @property
+    def hard_sets(self) -> int: ...
+    @property
+    def lifts(self) -> Sequence[LiftFiguresView[SetT_co]]: ...
+    @property
+    def muscle_groups(self) -> Sequence[MuscleGroupFiguresView]: ...
+    @property
+    def rpe_set_count(self) -> int: ...
+    @property
+    def reported_rpe_sum(self) -> float: ...
+    @property
+    def target_rpe_sum(self) -> float: ...
+
+
+class WeekBy(enum.Enum):
+    # A program: weeks are the program's week numbers.
+    PROGRAM_WEEK = "program_week"
+    # A date range: calendar weeks, Monday to Sunday.
+    CALENDAR_WEEK = "calendar_week"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedSession(Generic[SetT]):
+    """One log as analytics read it."""
+
+    week_number: int
+    status: str
+    # The day it was completed (UTC) when completed, else the day it is due; None if neither.
+    session_date: date | None
+    figures: SessionFiguresView[SetT] | None
+
+
+@dataclass(slots=True)
+class WeekFigures:
+    # A program week number, or 0 for a calendar week.
+    week_number: int
+    # The Monday of a calendar week, or None for a program week.
+    week_start: date | None
+    planned_sessions: int = 0
+    completed_sessions: int = 0
+    skipped_sessions: int = 0
+    tonnage_kg: float = 0.0
+    hard_sets: int = 0
+
+    @property
+    def adherence_rate(self) -> float:
+        return self.completed_sessions / self.planned_sessions if self.planned_sessions else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class E1rmPoint(Generic[SetT]):
+    day: date
+    e1rm_kg: float
+    best_set: SetT
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalRecord(Generic[SetT]):
+    lift: str
+    kind: str  # E1RM or LOAD
+    value_kg: float
+    day: date
+    set: SetT
+
+
+@dataclass(slots=True)
+class LiftSummary(Generic[SetT]):
+    lift: str
+    tonnage_kg: float = 0.0
+    hard_sets: int = 0
+    trend: list[E1rmPoint[SetT]] = field(default_factory=list)
+    best_e1rm_kg: float = 0.0
+    heaviest_load_kg: float = 0.0
+
+
+@dataclass(slots=True)
+class MuscleGroupVolume:
+    muscle_group: str
+    tonnage_kg: float = 0.0
+    hard_sets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Streaks:
+    current_weeks: int
+    longest_weeks: int
+
+
+@dataclass(frozen=True, slots=True)
+class Analytics(Generic[SetT]):
+    weeks: list[WeekFigures]
+    lifts: list[LiftSummary[SetT]]
+    muscle_groups: list[MuscleGroupVolume]
+    records: list[PersonalRecord[SetT]]
+    planned_sessions: int
+    completed_sessions: int
+    skipped_sessions: int
+    tonnage_kg: float
+    hard_sets: int
+    rpe_set_count: int
+    average_reported_rpe: float
+    average_target_rpe: float
+    streaks: Streaks
+
+    @property
+    def rpe_drift(self) -> float:
+        return self.average_reported_rpe - self.average_target_rpe if self.rpe_set_count else 0.0
+
+    @property
+    def adherence_rate(self) -> float:
+        return self.completed_sessions / self.planned_sessions if self.planned_sessions else 0.0
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def streaks(completed_days: Iterable[date], as_of: date) -> Streaks:
+    """Runs of consecutive calendar weeks with a completed session: the longest, and the one
+    reaching the week of `as_of` or the week before it (a week not over yet breaks nothing)."""
+    weeks = sorted({monday(d) for d in completed_days})
+    longest, run, previous = 0, 0, None
+    for week in weeks:
+        run = run + 1 if previous is not None and week - previous == timedelta(weeks=1) else 1
+        longest = max(longest, run)
+        previous = week
+    this_week = monday(as_of)
+    current = run if previous is not None and this_week - timedelta(weeks=1) <= previous <= this_week else 0
+    return Streaks(current_weeks=current, longest_weeks=longest)
+
+
+@dataclass(slots=True)
+class _Day(Generic[SetT]):
+    e1rm_kg: float = 0.0
+    e1rm_set: SetT | None = None
+    load_kg: float = 0.0
+    load_set: SetT | None = None
+
+
+def aggregate(sessions: Iterable[LoggedSession[SetT]], *, week_by: WeekBy, as_of: date) -> Analytics[SetT]:
+    """Adds up the stored figures of `sessions` (any order). Records are the running maxima of
+    each lift's daily best e1RM and heaviest load: one entry each time a new best was set."""
+    by_calendar = week_by is WeekBy.CALENDAR_WEEK
+    # (program week number, 0001-01-01) or (0, Monday of the calendar week): sortable either way.
+    weeks: dict[tuple[int, date], WeekFigures] = {}
+    lifts: dict[str, LiftSummary[SetT]] = {}
+    days: dict[str, dict[date, _Day[SetT]]] = {}
+    groups: dict[str, MuscleGroupVolume] = {}
+    completed_days: list[date] = []
+    rpe_count, reported_sum, target_sum = 0, 0.0, 0.0
+    for s in sessions:
+        day = s.session_date
+        if by_calendar:
+            if day is None:
+                continue
+            key = (0, monday(day))
+        else:
+            key = (s.week_number, date.min)
+        week = weeks.get(key)
+        if week is None:
+            week = weeks[key] = WeekFigures(key[0], key[1] if by_calendar else None)
+        week.planned_sessions += 1
+        if s.status == SessionStatus.SKIPPED:
+            week.skipped_sessions += 1
+            continue
+        if s.status != SessionStatus.COMPLETED:
+            continue
+        week.completed_sessions += 1
+        if day is not None:
+            completed_days.append(day)
+        figures = s.figures
+        if figures is None:
+            continue
+        week.tonnage_kg += figures.tonnage_kg
+        week.hard_sets += figures.hard_sets
+        rpe_count += figures.rpe_set_count
+        reported_sum += figures.reported_rpe_sum
+        target_sum += figures.target_rpe_sum
+        for g in figures.muscle_groups:
+            volume = groups.get(g.muscle_group)
+            if volume is None:
+                volume = groups[g.muscle_group] = MuscleGroupVolume(g.muscle_group)
+            volume.tonnage_kg += g.tonnage_kg
+            volume.hard_sets += g.hard_sets
+        for lf in figures.lifts:
+            summary = lifts.get(lf.lift)
+            if summary is None:
+                summary = lifts[lf.lift] = LiftSummary(lf.lift)
+                days[lf.lift] = {}
+            summary.tonnage_kg += lf.tonnage_kg
+            summary.hard_sets += lf.hard_sets
+            if day is None or (lf.best_e1rm_kg <= 0 and lf.heaviest_load_kg <= 0):
+                continue
+            best = days[lf.lift].get(day)
+            if best is None:
+                best = days[lf.lift][day] = _Day()
+            if lf.best_e1rm_kg > best.e1rm_kg:
+                best.e1rm_kg, best.e1rm_set = lf.best_e1rm_kg, lf.best_e1rm_set
+            if lf.heaviest_load_kg > best.load_kg:
+                best.load_kg, best.load_set = lf.heaviest_load_kg, lf.heaviest_set
+    records: list[PersonalRecord[SetT]] = []
+    for name, summary in lifts.items():
+        top_e1rm, top_load = 0.0, 0.0
+        for day, best in sorted(days[name].items()):
+            if best.e1rm_set is not None:
+                summary.trend.append(E1rmPoint(day, best.e1rm_kg, best.e1rm_set))
+                if best.e1rm_kg > top_e1rm:
+                    top_e1rm = best.e1rm_kg
+                    records.append(PersonalRecord(name, E1RM, best.e1rm_kg, day, best.e1rm_set))
+            if best.load_set is not None and best.load_kg > top_load:
+                top_load = best.load_kg
+                records.append(PersonalRecord(name, LOAD, best.load_kg, day, best.load_set))
+        summary.best_e1rm_kg, summary.heaviest_load_kg = top_e1rm, top_load
+    ordered_weeks = [weeks[k] for k in sorted(weeks)]
+    return Analytics(
+        weeks=ordered_weeks,
+        lifts=sorted(lifts.values(), key=lambda s: _lift_rank(s.lift)),
+        muscle_groups=[groups[name] for name in sorted(groups)],
+        records=sorted(records, key=lambda r: (r.day, _lift_rank(r.lift), r.kind)),
+        planned_sessions=sum(w.planned_sessions for w in ordered_weeks),
+        completed_sessions=sum(w.completed_sessions for w in ordered_weeks),
+        skipped_sessions=sum(w.skipped_sessions for w in ordered_weeks),
+        tonnage_kg=sum(w.tonnage_kg for w in ordered_weeks),
+        hard_sets=sum(w.hard_sets for w in ordered_weeks),
+        rpe_set_count=rpe_count,
+        average_reported_rpe=reported_sum / rpe_count if rpe_count else 0.0,
+        average_target_rpe=target_sum / rpe_count if rpe_count else 0.0,
+        streaks=streaks(completed_days, as_of),
+    )
+
+
+def _lift_rank(lift: str) -> int:
+    return LIFT_ORDER.index(lift) if lift in LIFT_ORDER else len(LIFT_ORDER)
