@@ -15,15 +15,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import progress_pb2 as pb
-from ironpath_common.errors import InvalidArgument
+from ironpath_common.errors import FieldViolation, InvalidArgument
+from ironpath_training.proto import MAIN_LIFT_ENUMS
+from progress_svc.analytics import check_date_range
 from progress_svc.domain import (
     SessionKey,
     SessionStatus,
     Totals,
     View,
     check_position,
+    parse_iso_date,
 )
 from progress_svc.repository import LogRecord
+from progress_svc.service import AnalyticsQuery, TrainingAnalytics
 
 STATUS_TO_PB = {
     SessionStatus.PLANNED: pb.SESSION_STATUS_PLANNED,
@@ -188,3 +192,85 @@ def log_to_export_json(user_id: str, record: LogRecord) -> str:
         "updated_at": record.updated_at.isoformat(),
     }
     return json.dumps(row, ensure_ascii=False)
+
+
+def analytics_query(request: pb.GetTrainingAnalyticsRequest) -> AnalyticsQuery:
+    """A program, or a date range (both ends, inclusive, at most 5 years); never both, never neither."""
+    has_range = bool(request.start_date or request.end_date)
+    if request.program_id:
+        if has_range:
+            raise InvalidArgument("program_id", "give a program_id or a start_date and end_date, not both")
+        return AnalyticsQuery(program_id=program_id(request.program_id))
+    if not has_range:
+        raise InvalidArgument(
+            [
+                FieldViolation("program_id", "give a program_id, or a start_date and end_date"),
+                FieldViolation("start_date", "give a program_id, or a start_date and end_date"),
+            ]
+        )
+    for field, value in (("start_date", request.start_date), ("end_date", request.end_date)):
+        if not value:
+            raise InvalidArgument(field, "a date range needs both start_date and end_date")
+    start = parse_iso_date("start_date", request.start_date)
+    end = parse_iso_date("end_date", request.end_date)
+    check_date_range(start, end)
+    return AnalyticsQuery(start=start, end=end)
+
+
+UNIT_ENUMS = {"kg": training_pb2.WEIGHT_UNIT_KG, "lb": training_pb2.WEIGHT_UNIT_LB}
+
+
+def analytics_to_pb(result: TrainingAnalytics) -> pb.GetTrainingAnalyticsResponse:
+    figures = result.figures
+    response = pb.GetTrainingAnalyticsResponse(
+        display_unit=UNIT_ENUMS[result.display_unit],
+        rpe_drift=figures.rpe_drift,
+        average_reported_rpe=figures.average_reported_rpe,
+        average_target_rpe=figures.average_target_rpe,
+        current_streak_weeks=figures.streaks.current_weeks,
+        longest_streak_weeks=figures.streaks.longest_weeks,
+        tonnage_kg=figures.tonnage_kg,
+        hard_sets=figures.hard_sets,
+        rpe_set_count=figures.rpe_set_count,
+    )
+    totals = response.totals
+    totals.planned_sessions = figures.planned_sessions
+    totals.completed_sessions = figures.completed_sessions
+    totals.skipped_sessions = figures.skipped_sessions
+    totals.completion_rate = figures.adherence_rate
+    for week in figures.weeks:
+        response.weeks.add(
+            week_start_date=week.week_start.isoformat() if week.week_start is not None else "",
+            week_number=week.week_number,
+            planned_sessions=week.planned_sessions,
+            completed_sessions=week.completed_sessions,
+            skipped_sessions=week.skipped_sessions,
+            adherence_rate=week.adherence_rate,
+            tonnage_kg=week.tonnage_kg,
+            hard_sets=week.hard_sets,
+        )
+    for lift in figures.lifts:
+        lift_pb = response.lifts.add(
+            main_lift=MAIN_LIFT_ENUMS[lift.lift],
+            tonnage_kg=lift.tonnage_kg,
+            hard_sets=lift.hard_sets,
+            best_e1rm_kg=lift.best_e1rm_kg,
+            heaviest_load_kg=lift.heaviest_load_kg,
+        )
+        trend = lift_pb.e1rm_trend
+        for point in lift.trend:
+            trend.add(date=point.day.isoformat(), e1rm_kg=point.e1rm_kg, best_set=point.best_set)
+    for group in figures.muscle_groups:
+        response.muscle_groups.add(
+            muscle_group=group.muscle_group, tonnage_kg=group.tonnage_kg, hard_sets=group.hard_sets
+        )
+    for record in figures.records:
+        response.personal_records.add(
+            main_lift=MAIN_LIFT_ENUMS[record.lift],
+            exercise_id=record.set.exercise_id,
+            kind=record.kind,
+            value=record.value_kg,
+            date=record.day.isoformat(),
+            set=record.set,
+        )
+    return response

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironpath_common.errors import Aborted, DomainError, InvalidArgument, NotFound
+from progress_svc.analytics import Analytics, WeekBy, aggregate
 from progress_svc.domain import (
     PerformedSet,
     SessionKey,
@@ -18,9 +21,28 @@ from progress_svc.domain import (
     merge_performed_sets,
     totals,
 )
-from progress_svc.repository import LogRecord, NewLog, ProgressRepository, decode_performed_sets, performed_values
+from progress_svc.repository import (
+    LogRecord,
+    NewLog,
+    ProgressRepository,
+    StoredSet,
+    decode_performed_sets,
+    performed_values,
+)
 
 PROGRAM_NOT_FOUND = "program not found"
+
+
+class ProgramDirectory(Protocol):
+    """What the progress service asks the program service (`clients.ProgramClient`)."""
+
+    async def readable_owner(self, user_id: str, program_id: str) -> str:
+        """The owner of a program the user may read; NotFound when they may not."""
+        ...
+
+    async def display_unit(self, user_id: str) -> str:
+        """`kg` or `lb`, from the lifter's profile."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -205,3 +227,62 @@ async def erase_user_data(session: AsyncSession, event_id: str, user_id: str) ->
     if not await repo.claim_event(event_id, "erase_user_data"):
         return 0
     return sum((await repo.erase_user(user_id)).values())
+
+
+async def readable_owner(session: AsyncSession, programs: ProgramDirectory, caller: str, program_id: str) -> str:
+    """Whose logs of `program_id` the caller may read: every read RPC that takes a program id
+    asks here. The caller's own when they have any (no network call). Otherwise the program
+    service decides, on every call (a revoked or expired grant stops the next read): a live
+    coach grant gives the owner's logs read-only. Anything else is NOT_FOUND, worded exactly
+    as a missing program. Writes never come here: they touch only the caller's own logs."""
+    if await ProgressRepository(session).program_exists(caller, program_id):
+        return caller
+    try:
+        return await programs.readable_owner(caller, program_id)
+    except NotFound:
+        raise NotFound(PROGRAM_NOT_FOUND) from None
+
+
+@dataclass(frozen=True)
+class AnalyticsQuery:
+    """A program (`program_id`), or a date range (`start`, `end`, inclusive) over the caller's programs."""
+
+    program_id: str | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass(frozen=True)
+class TrainingAnalytics:
+    display_unit: str
+    figures: Analytics[StoredSet]
+
+
+async def training_analytics(
+    session: AsyncSession, programs: ProgramDirectory, caller: str, query: AnalyticsQuery, today: date
+) -> TrainingAnalytics:
+    """Weeks, lifts, muscle groups, records, RPE drift and streaks, added up from the figures
+    stored with each log (one query, never the sets). A program may be read by a coach; a date
+    range covers only the caller's own programs. The display unit is the lifter's, asked of the
+    program service while the figures are read: if it cannot answer, neither can this."""
+    repo = ProgressRepository(session)
+    if query.program_id is not None:
+        owner = await readable_owner(session, programs, caller, query.program_id)
+    else:
+        owner = caller
+    unit = asyncio.create_task(programs.display_unit(owner))
+    try:
+        if query.program_id is not None:
+            sessions = await repo.analytics_sessions(owner, program_id=query.program_id)
+            if not sessions:
+                raise NotFound(PROGRAM_NOT_FOUND)
+            figures = aggregate(sessions, week_by=WeekBy.PROGRAM_WEEK, as_of=today)
+        else:
+            assert query.start is not None and query.end is not None
+            sessions = await repo.analytics_sessions(owner, start=query.start, end=query.end)
+            figures = aggregate(sessions, week_by=WeekBy.CALENDAR_WEEK, as_of=min(today, query.end))
+    except BaseException:
+        unit.cancel()
+        await asyncio.gather(unit, return_exceptions=True)
+        raise
+    return TrainingAnalytics(display_unit=await unit, figures=figures)

@@ -49,11 +49,13 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         self,
         sessions: async_sessionmaker[AsyncSession],
         feed: ChangeFeed,
+        programs: service.ProgramDirectory,
         clock: Clock = utc_now,
         keepalive_seconds: float = 15.0,
     ) -> None:
         self._sessions = sessions
         self._feed = feed
+        self._programs = programs
         self._clock = clock
         self._keepalive_seconds = keepalive_seconds
 
@@ -130,7 +132,8 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         program_id = mappers.program_id(request.program_id)
         full = mappers.view(request.view) is View.FULL
         async with transaction(self._sessions) as session:
-            progress = await service.program_progress(session, user.user_id, program_id, full=full)
+            owner = await service.readable_owner(session, self._programs, user.user_id, program_id)
+            progress = await service.program_progress(session, owner, program_id, full=full)
         response = pb.GetProgramProgressResponse(program_id=program_id)
         mappers.totals_to_pb(progress.totals, response.totals)
         for record in progress.logs:
@@ -145,7 +148,8 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         check_position("", request.week_number, 1)
         full = mappers.view(request.view) is View.FULL
         async with transaction(self._sessions) as session:
-            progress = await service.week_progress(session, user.user_id, program_id, request.week_number, full=full)
+            owner = await service.readable_owner(session, self._programs, user.user_id, program_id)
+            progress = await service.week_progress(session, owner, program_id, request.week_number, full=full)
         response = pb.GetWeekProgressResponse(program_id=program_id, week_number=request.week_number)
         mappers.totals_to_pb(progress.totals, response.totals)
         for record in progress.logs:
@@ -156,7 +160,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         self, request: pb.ListSessionLogsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSessionLogsResponse:
         user = current_user()
-        logs, token = await _list_logs(self._sessions, user.user_id, request)
+        logs, token = await _list_logs(self._sessions, user.user_id, request, self._programs)
         return pb.ListSessionLogsResponse(logs=logs, next_page_token=token)
 
     async def WatchProgress(
@@ -164,10 +168,11 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
     ) -> AsyncIterator[pb.WatchProgressResponse]:
         user = current_user()
         program_id = mappers.program_id(request.program_id)
-        # Subscribe before the existence check, so no change slips between the two.
+        # Subscribe before the access check, so no change slips between the two.
         with self._feed.subscribe(program_id) as changes:
             async with transaction(self._sessions) as session:
-                if not await service.program_exists(session, user.user_id, program_id):
+                owner = await service.readable_owner(session, self._programs, user.user_id, program_id)
+                if owner == user.user_id and not await service.program_exists(session, owner, program_id):
                     raise NotFound(service.PROGRAM_NOT_FOUND)
             # The first message flushes response headers through proxies at once.
             yield self._keepalive()
@@ -180,7 +185,11 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
                 changed = {first}
                 while not changes.empty():
                     changed.add(changes.get_nowait())
-                for message in await self._changed_logs(user.user_id, program_id, changed):
+                if owner != user.user_id:
+                    # A coach's stream ends with NOT_FOUND once the grant is revoked or expires.
+                    async with transaction(self._sessions) as session:
+                        await service.readable_owner(session, self._programs, user.user_id, program_id)
+                for message in await self._changed_logs(owner, program_id, changed):
                     yield message
 
     async def _changed_logs(
@@ -197,6 +206,16 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
             pb.WatchProgressResponse(log_changed=mappers.log_to_pb(record, full=False, feedback=True))
             for record in records
         ]
+
+    async def GetTrainingAnalytics(
+        self, request: pb.GetTrainingAnalyticsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTrainingAnalyticsResponse:
+        user = current_user()
+        query = mappers.analytics_query(request)
+        today = self._clock().date()
+        async with transaction(self._sessions) as session:
+            result = await service.training_analytics(session, self._programs, user.user_id, query, today)
+        return mappers.analytics_to_pb(result)
 
     def _keepalive(self) -> pb.WatchProgressResponse:
         message = pb.WatchProgressResponse(keep_alive=pb.KeepAlive())
@@ -317,7 +336,10 @@ async def _list_logs(
     sessions: async_sessionmaker[AsyncSession],
     user_id: str,
     request: pb.ListSessionLogsRequest | pb.ListUserSessionLogsRequest,
+    programs: service.ProgramDirectory | None = None,
 ) -> tuple[list[pb.SessionLog], str]:
+    """`programs` set: a public call, where a program id may name a program the caller reads
+    as a coach. Unset: an internal call, which names the user whose logs it wants."""
     program_id = mappers.program_id(request.program_id) if request.program_id else None
     if request.time_field not in _TIME_COLUMNS:
         raise InvalidArgument("time_field", "unknown time field")
@@ -337,6 +359,8 @@ async def _list_logs(
     full = mappers.view(request.view) is View.FULL
     after = mappers.decode_page_token(request.page_token)
     async with transaction(sessions) as session:
+        if programs is not None and program_id is not None:
+            user_id = await service.readable_owner(session, programs, user_id, program_id)
         records = await service.list_logs(
             session,
             user_id,
