@@ -22,6 +22,7 @@ lint: $(GEN_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	cd protos && ../$(VENV)/bin/buf lint
+	$(VENV)/bin/hadolint deploy/docker/Dockerfile
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .

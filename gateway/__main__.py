@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     render_cmd.add_argument("--out", type=Path, required=True, help="where to write the config (JSON)")
     # A Kubernetes init container renders with the app image, which has no Envoy binary; the Envoy
     # container that reads the file then refuses a bad config by not starting.
-    render_cmd.add_argument(
-        "--no-validate", dest="validate", action="store_false", help="skip `envoy --mode validate`"
-    )
+    render_cmd.add_argument("--no-validate", dest="validate", action="store_false", help="skip `envoy --mode validate`")
     run_cmd = commands.add_parser("run", help="run Envoy in the foreground")
     run_cmd.add_argument("--base-id", type=int, default=None, help="hot-restart base id (default: hot restart off)")
     run_cmd.add_argument("--log-level", default="warning", help="Envoy's own log level")
