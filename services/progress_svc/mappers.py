@@ -123,7 +123,7 @@ def fill_log(message: pb.SessionLog, record: LogRecord, *, full: bool, feedback:
     """Fills `message` in place (cheaper than building and copying a new one).
 
     The summary view has status, dates and version; `feedback` adds the feedback summary;
-    the full view adds the effective prescription and the performed sets."""
+    the full view adds the effective prescription, the performed sets and the notes."""
     message.program_id = str(record.program_id)
     message.week_number = record.week_number
     message.day_number = record.day_number
@@ -151,6 +151,8 @@ def fill_log(message: pb.SessionLog, record: LogRecord, *, full: bool, feedback:
         message.prescription_adjusted = record.adjusted_pb is not None
         if record.performed_pb:
             message.MergeFromString(record.performed_pb)
+        if record.notes:
+            message.notes = record.notes
 
 
 def log_to_pb(record: LogRecord, *, full: bool, feedback: bool = False) -> pb.SessionLog:
@@ -181,6 +183,7 @@ def log_to_export_json(user_id: str, record: LogRecord) -> str:
         "completed_at": record.completed_at.isoformat() if record.completed_at else None,
         "skip_reason": record.skip_reason,
         "session_rpe": record.session_rpe,
+        "notes": record.notes,
         "planned_session": _message_json(training_pb2.PlannedSession.FromString(record.planned_pb or b"")),
         "adjusted_session": (
             _message_json(training_pb2.PlannedSession.FromString(record.adjusted_pb)) if record.adjusted_pb else None

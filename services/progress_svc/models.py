@@ -49,6 +49,8 @@ progress_logs = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("skip_reason", Text, nullable=True),
     Column("session_rpe", Float, nullable=True),
+    # The lifter's own words on the session (imported from the old app); never logged.
+    Column("notes", Text, nullable=True),
     # ironpath.common.v1.PlannedSession as planned, and as adjusted by feedback.
     Column("planned_pb", LargeBinary, nullable=False),
     Column("adjusted_pb", LargeBinary, nullable=True),

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import figures_pb2, progress_pb2
 from ironpath_common.erasure import delete_user_rows
+from ironpath_training.plan import PlannedSession
+from ironpath_training.proto import session_from_pb
 from progress_svc.analytics import LoggedSession, SessionFigures, session_figures
 from progress_svc.domain import PerformedSet, SessionKey, SessionStatus
 from progress_svc.models import Base, applied_events, progress_logs
@@ -44,7 +46,7 @@ _SUMMARY_COLUMNS = (
     _t.created_at,
     _t.updated_at,
 )
-_FULL_COLUMNS = (*_SUMMARY_COLUMNS, _t.planned_pb, _t.adjusted_pb, _t.performed_pb, _t.feedback_pb)
+_FULL_COLUMNS = (*_SUMMARY_COLUMNS, _t.planned_pb, _t.adjusted_pb, _t.performed_pb, _t.feedback_pb, _t.notes)
 # The day a session is due (matches the expression index of migration 0002).
 DUE_DATE = func.coalesce(_t.scheduled_date, _t.planned_date)
 # The day a session falls on for analytics: completed (UTC day), else due.
@@ -76,6 +78,7 @@ class LogRecord:
     adjusted_pb: bytes | None = None
     performed_pb: bytes | None = None
     feedback_pb: bytes | None = None
+    notes: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,12 @@ def performed_values(sets: Sequence[PerformedSet]) -> dict[str, Any]:
 def figures_for_stored_sets(performed_pb: bytes | None) -> bytes | None:
     """Figures of sets as stored in `performed_pb` (used to fill rows written before figures)."""
     return encode_figures(session_figures(decode_performed_sets(performed_pb)))
+
+
+def effective_prescription(record: LogRecord) -> PlannedSession | None:
+    """The prescription to train (the adjusted one, else the plan) as plain data; full view."""
+    stored = record.adjusted_pb or record.planned_pb
+    return session_from_pb(training_pb2.PlannedSession.FromString(stored)) if stored else None
 
 
 def decode_performed_sets(stored: bytes | None) -> list[PerformedSet]:

@@ -11,6 +11,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironpath_common.errors import Aborted, DomainError, InvalidArgument, NotFound
+from progress_svc import legacy_import
 from progress_svc.analytics import Analytics, WeekBy, aggregate
 from progress_svc.domain import (
     PerformedSet,
@@ -27,6 +28,7 @@ from progress_svc.repository import (
     ProgressRepository,
     StoredSet,
     decode_performed_sets,
+    effective_prescription,
     performed_values,
 )
 
@@ -106,6 +108,38 @@ async def complete_session(session: AsyncSession, user_id: str, completion: Comp
     updated = await repo.update_log(user_id, completion.key, values)
     assert updated is not None  # the row is locked
     return updated
+
+
+async def import_legacy_progress(
+    session: AsyncSession, user_id: str, program_id: str, state: legacy_import.LegacyState
+) -> list[legacy_import.ItemResult]:
+    """Merges the old app's completed sessions into one of the caller's own programs
+    (docs/import.md). A session the server has not completed is completed with the imported
+    time, sets, session RPE and notes; one it has completed keeps the server's record. Returns a
+    result per item in input order. Importing the same state again changes nothing: every
+    session it took is completed at exactly the imported time by then."""
+    repo = ProgressRepository(session)
+    logs = {(r.week_number, r.day_number): r for r in await repo.program_logs(user_id, program_id, full=True)}
+    if not logs:
+        raise NotFound(PROGRAM_NOT_FOUND)
+    results = {result.path: result for result in state.refused}
+    for item in state.sessions:
+        current = logs.get((item.week_number, item.day_number))
+        reason = legacy_import.refusal(item, *((current.status, current.completed_at) if current else (None, None)))
+        if reason is None and current is not None:
+            key = SessionKey(program_id, item.week_number, item.day_number)
+            sets = legacy_import.performed_sets(item, effective_prescription(current))
+            notes = {"notes": item.notes} if item.notes else None
+            if await repo.complete_first_time(user_id, key, item.completed_at, sets, item.session_rpe, notes) is None:
+                # Another call completed it since the logs were read: that completion stays.
+                latest = await repo.get_log(user_id, key, full=False)
+                reason = (
+                    legacy_import.refusal(item, *((latest.status, latest.completed_at) if latest else (None, None)))
+                    or "completed by another call during the import; it is kept"
+                )
+        accepted = f"completed week {item.week_number} day {item.day_number}"
+        results[item.path] = legacy_import.ItemResult(item.path, reason is None, reason or accepted)
+    return [results[path] for path in state.paths]
 
 
 async def skip_session(session: AsyncSession, user_id: str, key: SessionKey, reason: str) -> LogRecord:

@@ -20,7 +20,7 @@ from ironpath_common.idempotency import run_once
 from ironpath_common.interceptors import current_service, current_user
 from ironpath_training.proto import performed_sets_from_pb
 from ironpath_training.sets import check_completion_time, check_rpe
-from progress_svc import mappers, service
+from progress_svc import legacy_import, mappers, service
 from progress_svc.domain import (
     MAX_REASON_CHARS,
     MAX_SESSIONS_PER_PROGRAM,
@@ -123,6 +123,33 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
 
             return await run_once(
                 session, processed_requests, user.user_id, "SkipSession", request, pb.SkipSessionResponse, effect
+            )
+
+    async def ImportLegacyProgress(
+        self, request: pb.ImportLegacyProgressRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImportLegacyProgressResponse:
+        user = current_user()
+        program_id = mappers.program_id(request.program_id)
+        state = legacy_import.parse_state(request.legacy_state_json, self._clock())
+        async with transaction(self._sessions) as session:
+
+            async def effect() -> pb.ImportLegacyProgressResponse:
+                results = await service.import_legacy_progress(session, user.user_id, program_id, state)
+                accepted = sum(result.accepted for result in results)
+                return pb.ImportLegacyProgressResponse(
+                    accepted_count=accepted,
+                    refused_count=len(results) - accepted,
+                    items=[pb.ImportItemResult(path=r.path, accepted=r.accepted, reason=r.reason) for r in results],
+                )
+
+            return await run_once(
+                session,
+                processed_requests,
+                user.user_id,
+                "ImportLegacyProgress",
+                request,
+                pb.ImportLegacyProgressResponse,
+                effect,
             )
 
     async def GetProgramProgress(
