@@ -1,5 +1,6 @@
 """ImportLegacyProgress through the progress service's real port (and once through Envoy): what
-it takes, what it refuses and why, replays, the server's newer data kept, and bad input."""
+it takes, what it refuses and why, replays, the server's newer data kept, a coach kept out, and
+bad input."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ironpath.program.v1 import program_pb2_grpc
 from ironpath.progress.v1 import progress_pb2 as pb
 from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
 from progress_svc.legacy_import import CHECK_IN_REFUSED, FEEDBACK_REFUSED
+from tests.program.api.test_program_api import generate
+from tests.program.api.test_sharing_api import Person, shared
 from tests.progress.api.conftest import Lifter, performed
 from tests.support.rpc import expect_error, expect_invalid
 
@@ -233,3 +237,21 @@ def test_a_state_near_the_size_limit_goes_through_envoy(new_lifter, gateway_chan
     reply = import_state(lifter, state)
     assert (reply.accepted_count, reply.refused_count) == (6, 0)
     assert lifter.progress().totals.completed_sessions == 6
+
+
+def test_a_coach_with_a_live_grant_reads_the_program_but_cannot_import_into_it(channels, token_for):
+    programs = program_pb2_grpc.ProgramServiceStub(channels["program"])
+    accounts = program_pb2_grpc.AccountServiceStub(channels["program"])
+    owner, coach = Person(token_for), Person(token_for)
+    program = generate(programs, owner.md, weeks=2, days_per_week=3)
+    shared(accounts, owner, coach, program.program_id)
+    as_coach = Lifter(coach.user_id, program.program_id, coach.md, pb_grpc.ProgressServiceStub(channels["progress"]))
+    assert as_coach.progress().totals.planned_sessions == 6
+
+    state = {"completedSessions": [{"weekNumber": 1, "dayNumber": 1, "completedAt": iso(T)}]}
+    refused = expect_error(grpc.StatusCode.NOT_FOUND, lambda: import_state(as_coach, state))
+    missing = expect_error(
+        grpc.StatusCode.NOT_FOUND, lambda: import_state(as_coach, state, program_id=str(uuid.uuid4()))
+    )
+    assert refused.details() == missing.details()
+    assert as_coach.progress().totals.completed_sessions == 0
