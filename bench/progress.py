@@ -409,10 +409,11 @@ async def _check(client: Client) -> Shape:
 
 
 # Other work on the shared machine: wait for at most this much before measuring, and measure
-# again (up to MAX_ATTEMPTS times) when more than DISTURBED_CORES ran beside a measurement.
+# again (up to MAX_ATTEMPTS times, keeping the least disturbed attempt) when more than
+# DISTURBED_CORES ran beside a measurement.
 QUIET_CORES = 0.15
 DISTURBED_CORES = 0.25
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 4
 
 
 @dataclass
@@ -433,8 +434,9 @@ async def _measure(
     quick = plan.sequential_calls < 1000
     attempts = 1 if quick or options.hold_seconds else MAX_ATTEMPTS
     for concurrency, kind in phases:
+        best: tuple[float, Row] | None = None  # the least disturbed attempt
         for attempt in range(1, attempts + 1):
-            await meter.wait_quiet(QUIET_CORES, max_wait_seconds=2 if quick else 120)
+            await meter.wait_quiet(QUIET_CORES, max_wait_seconds=2 if quick else 180)
             if name == COMPLETE:
                 client.new_request_ids(floor_params=via == "asyncpg-floor")
                 restored = await data.reset_writes(database_dsn())
@@ -458,11 +460,17 @@ async def _measure(
                 f"  {row.rps:8.1f} req/s  ({len(samples.latencies)} calls; cpu {ours:.2f} cores, other {foreign:.2f})",
                 flush=True,
             )
-            if foreign <= DISTURBED_CORES or attempt == attempts:
+            if best is None or foreign < best[0]:
+                best = (foreign, row)
+            if foreign <= DISTURBED_CORES:
                 break
-            print(f"    other work used {foreign:.2f} cores during that measurement: measuring again", flush=True)
-        disturbance.max_cores = max(disturbance.max_cores, foreign)
-        rows.append(row)
+            if attempt < attempts:
+                print(f"    other work used {foreign:.2f} cores during that measurement: measuring again", flush=True)
+            else:
+                print(f"    keeping the least disturbed attempt (other work {best[0]:.2f} cores)", flush=True)
+        assert best is not None
+        disturbance.max_cores = max(disturbance.max_cores, best[0])
+        rows.append(best[1])
     if name == COMPLETE:
         await data.reset_writes(database_dsn())
     return rows
