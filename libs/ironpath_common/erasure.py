@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Column, MetaData, Table, delete, or_
+from sqlalchemy import Column, MetaData, Table, delete, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -35,3 +35,14 @@ async def delete_user_rows(
         if count:
             deleted[table.name] = count
     return deleted
+
+
+async def delete_rows_mentioning(session: AsyncSession, column: Column[bytes], user_id: str) -> int:
+    """Deletes the rows whose bytes in `column` contain the user id: another user's stored
+    response that names this user (e.g. a grant between the two). A scan of the whole table,
+    fine for the rare erase; keep it to tables where such a mention can occur."""
+    table = column.table
+    assert isinstance(table, Table)
+    mentions = func.position(func.convert_to(user_id, "UTF8").op("IN")(column)) > 0
+    result = await session.execute(delete(table).where(column.is_not(None), mentions))
+    return int(result.rowcount)  # type: ignore[attr-defined]

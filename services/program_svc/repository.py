@@ -11,9 +11,17 @@ from sqlalchemy import Row, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ironpath_common.erasure import delete_user_rows
+from ironpath_common.erasure import delete_rows_mentioning, delete_user_rows
 from program_svc.domain import Account, Grant, Methodology, OneRepMax, Profile, Program, StoredProfile
-from program_svc.models import grants, lifter_profiles, methodologies, program_sessions, programs, users
+from program_svc.models import (
+    grants,
+    lifter_profiles,
+    methodologies,
+    processed_requests,
+    program_sessions,
+    programs,
+    users,
+)
 
 _p = programs.c
 _g = grants.c
@@ -129,6 +137,11 @@ class AccountDataRepository:
         deleted = await delete_user_rows(self._session, programs.metadata, user_id)
         if sessions.rowcount:  # type: ignore[attr-defined]
             deleted["program_sessions"] = int(sessions.rowcount)  # type: ignore[attr-defined]
+        # Another user's stored response can name this one (a grant between the two): their
+        # replay record goes too, and a retry of that request runs again against what is left.
+        mentioned = await delete_rows_mentioning(self._session, processed_requests.c.response, user_id)
+        if mentioned:
+            deleted["processed_requests"] = deleted.get("processed_requests", 0) + mentioned
         return deleted
 
 

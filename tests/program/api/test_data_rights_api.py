@@ -26,7 +26,7 @@ from ironpath.progress.v1 import progress_pb2, progress_pb2_grpc
 from ironpath_common.auth import mint_user_token
 from ironpath_training.exercises import CATALOGUE
 from tests.support import grpcweb
-from tests.support.rpc import expect_invalid
+from tests.support.rpc import expect_error, expect_invalid
 from tests.support.services import ServiceStack
 
 START = date(2026, 11, 2)  # a Monday
@@ -442,13 +442,32 @@ def delete_account(account, md, request_id: str | None = None, confirmation: str
     return account.DeleteMyAccount(request, metadata=md, timeout=15)
 
 
+def share(account, owner: Seeded, coach: Seeded) -> None:
+    """The owner grants the coach read access to their program; the coach accepts."""
+    code = account.GrantProgramAccess(
+        pb.GrantProgramAccessRequest(
+            request_id=str(uuid.uuid4()), program_id=owner.program_id, grantee_email=f"{coach.user_id[:8]}@example.com"
+        ),
+        metadata=owner.md,
+        timeout=10,
+    ).grant.invite_code
+    account.AcceptProgramGrant(
+        pb.AcceptProgramGrantRequest(request_id=str(uuid.uuid4()), invite_code=code), metadata=coach.md, timeout=10
+    )
+
+
 def test_after_delete_my_account_no_table_in_any_database_names_the_lifter(
-    account, lifter: Seeded, other: Seeded, stack: ServiceStack
+    account, channels, lifter: Seeded, other: Seeded, stack: ServiceStack
 ):
+    # Grants both ways: the lifter as owner, and as a coach of someone else's program.
+    share(account, lifter, other)
+    share(account, other, lifter)
+    programs = pb_grpc.ProgramServiceStub(channels["program"])
+    programs.GetProgram(pb.GetProgramRequest(program_id=lifter.program_id), metadata=other.md, timeout=10)
     before = rows_naming(stack, lifter.user_id)
     # The scan sees the lifter everywhere first (so it would see a leftover).
     assert {name.split(".")[0] for name in before} == set(SERVICES)
-    assert any(name.startswith("program.outbox") for name in before)
+    assert {"program.outbox.user_id", "program.grants.owner_user_id", "program.grants.grantee_user_id"} <= set(before)
     assert any(name.startswith("feedback.outbox") for name in before)
     others_before = rows_naming(stack, other.user_id)
     request_id = str(uuid.uuid4())
@@ -458,10 +477,22 @@ def test_after_delete_my_account_no_table_in_any_database_names_the_lifter(
     # Erased in every service by the time the call returns (delivered right after commit).
     assert rows_naming(stack, lifter.user_id) == {}
     assert rows_naming(stack, lifter.program_id) == {}
-    # A retry is harmless: same answer, still nothing, nobody else touched.
+    # A retry is harmless: same answer, still nothing. Nobody else's rows are touched but the
+    # grants they shared with the lifter and their stored reply that named the lifter (accepting
+    # the lifter's grant).
     assert delete_account(account, lifter.md, request_id) == pb.DeleteMyAccountResponse()
     assert rows_naming(stack, lifter.user_id) == {}
-    assert rows_naming(stack, other.user_id) == others_before
+    others_after = rows_naming(stack, other.user_id)
+    assert not any(name.startswith("program.grants.") for name in others_after)
+    shared = ("program.grants.", "program.processed_requests.")
+    assert {k: v for k, v in others_after.items() if not k.startswith(shared)} == {
+        k: v for k, v in others_before.items() if not k.startswith(shared)
+    }
+    assert others_after["program.processed_requests.user_id"] == others_before["program.processed_requests.user_id"] - 1
+    expect_error(
+        grpc.StatusCode.NOT_FOUND,
+        lambda: programs.GetProgram(pb.GetProgramRequest(program_id=lifter.program_id), metadata=other.md, timeout=10),
+    )
     document = json.loads(joined(export(account, other.md, pb.EXPORT_FORMAT_JSON)))
     assert len(document["progress_logs"]) == 16 and len(document["workout_feedback"]) == 1
 
