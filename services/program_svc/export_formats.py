@@ -181,7 +181,8 @@ def _number(value: float) -> str:
 class StrongCsv:
     """Strong's export shape: one row per performed set of a completed session. Weight is in the
     lifter's unit; Workout Name is the session's title; Exercise Name comes from the catalogue;
-    Workout Notes are the lifter's feedback notes on that session. IronPath records no session
+    Workout Notes are the log's own notes (imported from the old app) and the lifter's feedback
+    notes on that session. IronPath records no session
     duration, distance, time or per-set notes: Duration and Notes are empty, Distance and Seconds 0,
     as Strong writes them for a weight exercise."""
 
@@ -201,7 +202,8 @@ class StrongCsv:
             return ""
         completed = datetime.fromisoformat(log["completed_at"]).strftime("%Y-%m-%d %H:%M:%S")
         names = _planned_names(log)
-        notes = self._notes.get(session_key(log), "")
+        own = (log.get("notes") or "").strip()
+        notes = "; ".join(dict.fromkeys(n for n in (own, self._notes.get(session_key(log), "")) if n))
         for performed in log.get("performed_sets") or ():
             exercise_id = performed.get("exercise_id", "")
             known = CATALOGUE.get(exercise_id)

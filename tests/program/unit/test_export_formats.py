@@ -108,6 +108,14 @@ def test_sessions_not_completed_give_no_rows_and_kilograms_stay_kilograms():
     assert row[5] == "102.06" and row[10] == ""
 
 
+def test_a_logs_own_notes_come_first_in_the_workout_notes():
+    writer = StrongCsv("kg", {("p", 1, 1): "from feedback"})
+    [row, *_] = list(csv.reader(io.StringIO(writer.rows(log(notes="imported note")))))
+    assert row[10] == "imported note; from feedback"
+    [row, *_] = list(csv.reader(io.StringIO(StrongCsv("kg", {}).rows(log(notes="only mine")))))
+    assert row[10] == "only mine"
+
+
 def test_several_feedbacks_on_one_session_join_their_notes():
     rows = [
         {"program_id": "p", "week_number": 1, "day_number": 1, "notes": "first"},
