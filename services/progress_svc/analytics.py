@@ -29,7 +29,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from ironpath_common.errors import InvalidArgument
 from ironpath_training.exercises import CATALOGUE, MAIN_EXERCISE
@@ -227,14 +227,15 @@ class WeekBy(enum.Enum):
     CALENDAR_WEEK = "calendar_week"
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedSession(Generic[SetT]):
-    """One log as analytics read it."""
+class LoggedSession(NamedTuple, Generic[SetT]):
+    """One log as analytics read it (a tuple: hundreds are read at once)."""
 
     week_number: int
     status: str
     # The day it was completed (UTC) when completed, else the day it is due; None if neither.
     session_date: date | None
+    # The Monday of that day's week; None without a day.
+    week_start: date | None
     figures: SessionFiguresView[SetT] | None
 
 
@@ -337,103 +338,113 @@ def streaks(completed_days: Iterable[date], as_of: date) -> Streaks:
     return Streaks(current_weeks=current, longest_weeks=longest)
 
 
-@dataclass(slots=True)
-class _Day(Generic[SetT]):
-    e1rm_kg: float = 0.0
-    e1rm_set: SetT | None = None
-    load_kg: float = 0.0
-    load_set: SetT | None = None
-
-
 def aggregate(sessions: Iterable[LoggedSession[SetT]], *, week_by: WeekBy, as_of: date) -> Analytics[SetT]:
     """Adds up the stored figures of `sessions` (any order). Records are the running maxima of
-    each lift's daily best e1RM and heaviest load: one entry each time a new best was set."""
+    each lift's daily best e1RM and heaviest load: one entry each time a new best was set.
+
+    This runs on every read over hundreds of sessions, so the loop keeps running sums in
+    plain lists and reads each stored field once."""
     by_calendar = week_by is WeekBy.CALENDAR_WEEK
-    # (program week number, 0001-01-01) or (0, Monday of the calendar week): sortable either way.
-    weeks: dict[tuple[int, date], WeekFigures] = {}
-    lifts: dict[str, LiftSummary[SetT]] = {}
-    days: dict[str, dict[date, _Day[SetT]]] = {}
-    groups: dict[str, MuscleGroupVolume] = {}
-    completed_days: list[date] = []
+    completed, skipped = SessionStatus.COMPLETED.value, SessionStatus.SKIPPED.value
+    # Per week: [planned, completed, skipped, tonnage, hard sets].
+    weeks: dict[int | date, list[Any]] = {}
+    # Per lift: [tonnage, hard sets]; per (day, lift): [best e1RM, its set, heaviest load, its set].
+    lift_sums: dict[str, list[Any]] = {}
+    days: dict[tuple[date, str], list[Any]] = {}
+    # Per muscle group: [tonnage, hard sets].
+    groups: dict[str, list[Any]] = {}
+    completed_weeks: set[date] = set()
     rpe_count, reported_sum, target_sum = 0, 0.0, 0.0
-    for s in sessions:
-        day = s.session_date
-        if by_calendar:
-            if day is None:
-                continue
-            key = (0, monday(day))
-        else:
-            key = (s.week_number, date.min)
+    for week_number, status, day, week_start, figures in sessions:
+        key = week_start if by_calendar else week_number
+        if key is None:
+            continue
         week = weeks.get(key)
         if week is None:
-            week = weeks[key] = WeekFigures(key[0], key[1] if by_calendar else None)
-        week.planned_sessions += 1
-        if s.status == SessionStatus.SKIPPED:
-            week.skipped_sessions += 1
+            week = weeks[key] = [0, 0, 0, 0.0, 0]
+        week[0] += 1
+        if status != completed:
+            if status == skipped:
+                week[2] += 1
             continue
-        if s.status != SessionStatus.COMPLETED:
-            continue
-        week.completed_sessions += 1
-        if day is not None:
-            completed_days.append(day)
-        figures = s.figures
+        week[1] += 1
+        if week_start is not None:
+            completed_weeks.add(week_start)
         if figures is None:
             continue
-        week.tonnage_kg += figures.tonnage_kg
-        week.hard_sets += figures.hard_sets
-        rpe_count += figures.rpe_set_count
-        reported_sum += figures.reported_rpe_sum
-        target_sum += figures.target_rpe_sum
+        week[3] += figures.tonnage_kg
+        week[4] += figures.hard_sets
+        if figures.rpe_set_count:
+            rpe_count += figures.rpe_set_count
+            reported_sum += figures.reported_rpe_sum
+            target_sum += figures.target_rpe_sum
         for g in figures.muscle_groups:
-            volume = groups.get(g.muscle_group)
+            name = g.muscle_group
+            volume = groups.get(name)
             if volume is None:
-                volume = groups[g.muscle_group] = MuscleGroupVolume(g.muscle_group)
-            volume.tonnage_kg += g.tonnage_kg
-            volume.hard_sets += g.hard_sets
+                groups[name] = [g.tonnage_kg, g.hard_sets]
+            else:
+                volume[0] += g.tonnage_kg
+                volume[1] += g.hard_sets
         for lf in figures.lifts:
-            summary = lifts.get(lf.lift)
-            if summary is None:
-                summary = lifts[lf.lift] = LiftSummary(lf.lift)
-                days[lf.lift] = {}
-            summary.tonnage_kg += lf.tonnage_kg
-            summary.hard_sets += lf.hard_sets
-            if day is None or (lf.best_e1rm_kg <= 0 and lf.heaviest_load_kg <= 0):
+            lift = lf.lift
+            sums = lift_sums.get(lift)
+            if sums is None:
+                lift_sums[lift] = [lf.tonnage_kg, lf.hard_sets]
+            else:
+                sums[0] += lf.tonnage_kg
+                sums[1] += lf.hard_sets
+            if day is None:
                 continue
-            best = days[lf.lift].get(day)
+            e1rm, load = lf.best_e1rm_kg, lf.heaviest_load_kg
+            if e1rm <= 0 and load <= 0:
+                continue
+            best = days.get((day, lift))
             if best is None:
-                best = days[lf.lift][day] = _Day()
-            if lf.best_e1rm_kg > best.e1rm_kg:
-                best.e1rm_kg, best.e1rm_set = lf.best_e1rm_kg, lf.best_e1rm_set
-            if lf.heaviest_load_kg > best.load_kg:
-                best.load_kg, best.load_set = lf.heaviest_load_kg, lf.heaviest_set
+                days[day, lift] = [e1rm, lf.best_e1rm_set, load, lf.heaviest_set]
+                continue
+            if e1rm > best[0]:
+                best[0], best[1] = e1rm, lf.best_e1rm_set
+            if load > best[2]:
+                best[2], best[3] = load, lf.heaviest_set
+
+    lifts: dict[str, LiftSummary[SetT]] = {
+        name: LiftSummary(name, sums[0], sums[1]) for name, sums in lift_sums.items()
+    }
     records: list[PersonalRecord[SetT]] = []
+    tops: dict[str, list[float]] = {name: [0.0, 0.0] for name in lifts}
+    # Oldest first; a day's records by lift name, e1RM before load.
+    for (day, name), (e1rm, e1rm_set, load, load_set) in sorted(days.items()):
+        summary, top = lifts[name], tops[name]
+        if e1rm > 0:
+            summary.trend.append(E1rmPoint(day, e1rm, e1rm_set))
+            if e1rm > top[0]:
+                top[0] = e1rm
+                records.append(PersonalRecord(name, E1RM, e1rm, day, e1rm_set))
+        if load > top[1]:
+            top[1] = load
+            records.append(PersonalRecord(name, LOAD, load, day, load_set))
     for name, summary in lifts.items():
-        top_e1rm, top_load = 0.0, 0.0
-        for day, best in sorted(days[name].items()):
-            if best.e1rm_set is not None:
-                summary.trend.append(E1rmPoint(day, best.e1rm_kg, best.e1rm_set))
-                if best.e1rm_kg > top_e1rm:
-                    top_e1rm = best.e1rm_kg
-                    records.append(PersonalRecord(name, E1RM, best.e1rm_kg, day, best.e1rm_set))
-            if best.load_set is not None and best.load_kg > top_load:
-                top_load = best.load_kg
-                records.append(PersonalRecord(name, LOAD, best.load_kg, day, best.load_set))
-        summary.best_e1rm_kg, summary.heaviest_load_kg = top_e1rm, top_load
-    ordered_weeks = [weeks[k] for k in sorted(weeks)]
+        summary.best_e1rm_kg, summary.heaviest_load_kg = tops[name]
+
+    ordered = sorted(weeks.items(), key=lambda item: item[0])
+    week_figures = [
+        WeekFigures(key, None, *sums) if isinstance(key, int) else WeekFigures(0, key, *sums) for key, sums in ordered
+    ]
     return Analytics(
-        weeks=ordered_weeks,
+        weeks=week_figures,
         lifts=sorted(lifts.values(), key=lambda s: _lift_rank(s.lift)),
-        muscle_groups=[groups[name] for name in sorted(groups)],
-        records=sorted(records, key=lambda r: (r.day, _lift_rank(r.lift), r.kind)),
-        planned_sessions=sum(w.planned_sessions for w in ordered_weeks),
-        completed_sessions=sum(w.completed_sessions for w in ordered_weeks),
-        skipped_sessions=sum(w.skipped_sessions for w in ordered_weeks),
-        tonnage_kg=sum(w.tonnage_kg for w in ordered_weeks),
-        hard_sets=sum(w.hard_sets for w in ordered_weeks),
+        muscle_groups=[MuscleGroupVolume(name, *groups[name]) for name in sorted(groups)],
+        records=records,
+        planned_sessions=sum(w.planned_sessions for w in week_figures),
+        completed_sessions=sum(w.completed_sessions for w in week_figures),
+        skipped_sessions=sum(w.skipped_sessions for w in week_figures),
+        tonnage_kg=sum(w.tonnage_kg for w in week_figures),
+        hard_sets=sum(w.hard_sets for w in week_figures),
         rpe_set_count=rpe_count,
         average_reported_rpe=reported_sum / rpe_count if rpe_count else 0.0,
         average_target_rpe=target_sum / rpe_count if rpe_count else 0.0,
-        streaks=streaks(completed_days, as_of),
+        streaks=streaks(completed_weeks, as_of),
     )
 
 

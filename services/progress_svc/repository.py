@@ -51,6 +51,8 @@ _FULL_COLUMNS = (*_SUMMARY_COLUMNS, _t.planned_pb, _t.adjusted_pb, _t.performed_
 DUE_DATE = func.coalesce(_t.scheduled_date, _t.planned_date)
 # The day a session falls on for analytics: completed (UTC day), else due.
 SESSION_DATE = case((_t.completed_at.is_not(None), cast(func.timezone("UTC", _t.completed_at), Date)), else_=DUE_DATE)
+# The Monday of that day's week (PostgreSQL weeks start on Monday).
+SESSION_WEEK = cast(func.date_trunc("week", SESSION_DATE), Date)
 _NOTIFY = func.pg_notify(
     NOTIFY_CHANNEL,
     func.concat_ws(":", _t.program_id, _t.week_number, _t.day_number),
@@ -330,15 +332,17 @@ class ProgressRepository:
     ) -> list[LoggedSession[StoredSet]]:
         """Every log of one program, or every log of the user whose session date lies in
         [start, end]: position, status, day and stored figures only (never the sets)."""
-        statement = select(_t.week_number, _t.status, SESSION_DATE, _t.figures_pb).where(_t.user_id == user_id)
+        statement = select(_t.week_number, _t.status, SESSION_DATE, SESSION_WEEK, _t.figures_pb).where(
+            _t.user_id == user_id
+        )
         if program_id is not None:
             statement = statement.where(_t.program_id == uuid.UUID(program_id))
         if start is not None and end is not None:
             statement = statement.where(SESSION_DATE.between(start, end))
         parse = figures_pb2.SessionFigures.FromString
         return [
-            LoggedSession(week, status, day, parse(figures) if figures is not None else None)
-            for week, status, day, figures in await self._session.execute(statement)
+            LoggedSession(week, status, day, monday, parse(figures) if figures is not None else None)
+            for week, status, day, monday, figures in await self._session.execute(statement)
         ]
 
     async def claim_event(self, event_id: str, kind: str) -> bool:

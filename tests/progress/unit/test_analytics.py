@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ironpath.progress.v1 import figures_pb2
 from ironpath_common.errors import InvalidArgument
@@ -17,6 +19,7 @@ from progress_svc.analytics import (
     WeekBy,
     aggregate,
     check_date_range,
+    monday,
     session_figures,
     streaks,
 )
@@ -25,6 +28,10 @@ from progress_svc.repository import encode_figures
 
 def lifted(exercise: str, load: float, reps: int, rpe: float | None, target_rpe: float = 7.5, number: int = 1):
     return PerformedSet(exercise, number, reps, load, target_rpe, reps, load, rpe)
+
+
+def logged(week: int, status: str, day: date | None, figures: SessionFigures | None = None) -> LoggedSession:
+    return LoggedSession(week, status, day, monday(day) if day else None, figures)
 
 
 def figures(*sets: PerformedSet) -> SessionFigures:
@@ -100,12 +107,12 @@ def history() -> list[LoggedSession]:
 
     bench = figures(*(lifted("bench_press", 80, 5, 9.0, number=n) for n in (1, 2, 3)))
     return [
-        LoggedSession(1, "completed", date(2026, 1, 5), squat(100, 5, 8.0)),
-        LoggedSession(1, "completed", date(2026, 1, 7), bench),
-        LoggedSession(1, "skipped", date(2026, 1, 9), None),
-        LoggedSession(2, "completed", date(2026, 1, 12), squat(105, 5, 8.0)),
-        LoggedSession(2, "completed", date(2026, 1, 14), squat(110, 1, 7.0, count=1)),
-        LoggedSession(2, "planned", date(2026, 1, 16), None),
+        logged(1, "completed", date(2026, 1, 5), squat(100, 5, 8.0)),
+        logged(1, "completed", date(2026, 1, 7), bench),
+        logged(1, "skipped", date(2026, 1, 9), None),
+        logged(2, "completed", date(2026, 1, 12), squat(105, 5, 8.0)),
+        logged(2, "completed", date(2026, 1, 14), squat(110, 1, 7.0, count=1)),
+        logged(2, "planned", date(2026, 1, 16), None),
     ]
 
 
@@ -170,6 +177,7 @@ def test_the_stored_messages_add_up_exactly_like_the_computed_figures():
             s.week_number,
             s.status,
             s.session_date,
+            s.week_start,
             figures_pb2.SessionFigures.FromString(encode_figures(s.figures)) if s.figures else None,  # type: ignore[arg-type]
         )
         for s in history()
@@ -180,7 +188,7 @@ def test_the_stored_messages_add_up_exactly_like_the_computed_figures():
 
 
 def test_a_date_range_adds_up_by_calendar_week_from_monday():
-    sessions = [*history(), LoggedSession(3, "planned", None, None)]  # no date: outside any range
+    sessions = [*history(), logged(3, "planned", None, None)]  # no date: outside any range
     result = aggregate(sessions, week_by=WeekBy.CALENDAR_WEEK, as_of=date(2026, 1, 31))
     check_history(result)
     assert [(w.week_number, w.week_start) for w in result.weeks] == [(0, date(2026, 1, 5)), (0, date(2026, 1, 12))]
@@ -245,3 +253,48 @@ def test_a_reversed_range_or_one_over_five_years_names_end_date(start, end):
     with pytest.raises(InvalidArgument) as raised:
         check_date_range(start, end)
     assert [v.field for v in raised.value.violations] == ["end_date"]
+
+
+# --- Laws over any history ------------------------------------------------------------------
+
+_SETS = st.builds(
+    lambda exercise, load, reps, rpe, target: PerformedSet(exercise, 1, reps, load, target, reps, load, rpe),
+    st.sampled_from(["back_squat", "front_squat", "bench_press", "deadlift", "plank", "sled_push"]),
+    st.sampled_from([0.0, 20.0, 60.0, 100.0, 102.5, 140.0]),
+    st.integers(0, 15),
+    st.none() | st.sampled_from([6.0, 7.5, 8.0, 9.5, 10.0]),
+    st.sampled_from([0.0, 6.5, 7.0, 8.0]),
+)
+_SESSIONS = st.lists(
+    st.tuples(
+        st.integers(1, 4),
+        st.sampled_from(["completed", "completed", "skipped", "planned"]),
+        st.none() | st.dates(date(2025, 12, 1), date(2026, 3, 1)),
+        st.lists(_SETS, max_size=6),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_SESSIONS, st.sampled_from(list(WeekBy)))
+def test_any_history_adds_up_to_its_sessions_and_records_only_ever_rise(raw, week_by):
+    sessions = [
+        logged(week, status, day, session_figures(sets) if status == "completed" else None)
+        for week, status, day, sets in raw
+    ]
+    result = aggregate(sessions, week_by=week_by, as_of=date(2026, 3, 1))
+    counted = [s for s in sessions if week_by is WeekBy.PROGRAM_WEEK or s.session_date is not None]
+    assert result.planned_sessions == len(counted)
+    assert result.completed_sessions == sum(s.status == "completed" for s in counted)
+    assert result.tonnage_kg == pytest.approx(sum(s.figures.tonnage_kg for s in counted if s.figures))
+    assert sum(w.hard_sets for w in result.weeks) == sum(s.figures.hard_sets for s in counted if s.figures)
+    for lift in result.lifts:
+        days = [p.day for p in lift.trend]
+        assert days == sorted(set(days))
+        assert lift.best_e1rm_kg == max((p.e1rm_kg for p in lift.trend), default=0.0)
+        for kind in ("e1rm", "load"):
+            values = [r.value_kg for r in result.records if r.lift == lift.lift and r.kind == kind]
+            assert values == sorted(set(values))
+            assert (values[-1] if values else 0.0) == (lift.best_e1rm_kg if kind == "e1rm" else lift.heaviest_load_kg)
+    assert [r.day for r in result.records] == sorted(r.day for r in result.records)
