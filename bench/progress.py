@@ -466,7 +466,7 @@ async def _measure(
                 break
             if attempt < attempts:
                 print(f"    other work used {foreign:.2f} cores during that measurement: measuring again", flush=True)
-            else:
+            elif attempts > 1:
                 print(f"    keeping the least disturbed attempt (other work {best[0]:.2f} cores)", flush=True)
         assert best is not None
         disturbance.max_cores = max(disturbance.max_cores, best[0])
