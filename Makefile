@@ -9,12 +9,22 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.stamp
 
+# The web app (web/): built and tested with Node.js when it is installed; without it `make run`
+# serves the API alone and `make test` skips the browser part. npm's cache stays in the repo.
+NPM := $(shell command -v npm 2>/dev/null)
+NPM_ENV := npm_config_cache=$(CURDIR)/web/.npm-cache npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+WEB_STAMP := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src web/public -type f -not -path 'web/src/gen/*' 2>/dev/null) \
+	web/index.html web/vite.config.ts web/tsconfig.json web/buf.gen.yaml
+WEB_BUILD := $(if $(NPM),web-build,web-skip)
+WEB_TEST := $(if $(NPM),web-test,web-skip)
+
 .PHONY: run test lint unit gen venv token bench clean fmt
 
-run: $(GEN_STAMP)
+run: $(GEN_STAMP) $(WEB_BUILD)
 	$(PY) -m deploy.local.supervisor $(if $(REPLICAS),--replicas $(REPLICAS),)
 
-test: lint
+test: lint $(WEB_TEST)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(GEN_STAMP)
@@ -47,6 +57,28 @@ $(STAMP): requirements.txt requirements-dev.txt
 		paths = [root, root + "/libs", root + "/services", root + "/gen"]; \
 		pathlib.Path(sysconfig.get_paths()["purelib"], "ironpath.pth").write_text("\n".join(paths) + "\n")' "$(CURDIR)"
 	touch $@
+
+.PHONY: web-build web-test web-skip
+
+# npm ci (the lockfile's exact versions) once per lockfile change.
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && $(NPM_ENV) npm ci --no-audit --no-fund
+	touch $@
+
+# Buf codegen from protos/ into web/src/gen (not committed), type check, Vite build into web/dist.
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(PROTOS)
+	cd web && $(NPM_ENV) npm run build
+
+web-build: web/dist/index.html
+
+# The offline queue's unit tests (Vitest); the browser tests run in pytest (tests/web) against the
+# built app, in Debian's Chromium, installed here when missing.
+web-test: web-build
+	cd web && $(NPM_ENV) npm test
+	bash web/tests/e2e/ensure-chromium.sh
+
+web-skip:
+	@echo "make: Node.js (npm) not found: skipping the web app (make run serves the API only; browser tests skip)"
 
 gen: $(GEN_STAMP)
 

@@ -45,7 +45,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.local.mint_token import DEFAULT_USER, CannotMint, dev_user_id, mint_dev_token
 from deploy.local.postgres import SERVICES, Databases, find_postgres
-from gateway.config import GatewaySettings
+from deploy.local.webapp import DEFAULT_WEB_PORT, WEB_DIST, WebServer, web_config
+from gateway.config import DEV_CORS_ORIGINS, GatewaySettings
 from gateway.envoy import EnvoyProcess, envoy_binary
 from ironpath_common.settings import DEVELOPMENT, service_port
 
@@ -260,6 +261,8 @@ class Supervisor:
         self.children: list[Child] = []
         self.envoy: EnvoyProcess | None = None
         self.databases: Databases | None = None
+        self.web: WebServer | None = None
+        self.web_port = _int_env(self.env, "IRONPATH_WEB_PORT", DEFAULT_WEB_PORT)
         self._signals = 0
         self._preexec = _die_with_parent()
         self._envoy_log = LogFollower(self.terminal, "envoy")
@@ -289,6 +292,7 @@ class Supervisor:
             self._wait_until_serving()
             self._start_envoy()
             self._wait_until_routed()
+            self._start_web()
             if not self.stop_requested:
                 self._announce(time.monotonic() - started)
                 self._watch()
@@ -381,6 +385,10 @@ class Supervisor:
         gateway_env = dict(self._child_env)
         for name, instance_list in self.ports.items():
             gateway_env[f"IRONPATH_{name.upper()}_ADDRS"] = ",".join(f"127.0.0.1:{p}" for p in instance_list)
+        if not gateway_env.get("IRONPATH_CORS_ORIGINS") and self.web_port != DEFAULT_WEB_PORT:
+            # The web app on another port is a browser origin the gateway must allow.
+            web_origins = (f"http://localhost:{self.web_port}", f"http://127.0.0.1:{self.web_port}")
+            gateway_env["IRONPATH_CORS_ORIGINS"] = ",".join((*DEV_CORS_ORIGINS, *web_origins))
         log_dir = self.repo_root / ".data" / "envoy"
         log_dir.mkdir(parents=True, exist_ok=True)
         for log in ("access.log", "envoy.log"):
@@ -395,6 +403,24 @@ class Supervisor:
         except Exception as exc:
             raise StartupFailed(f"Envoy did not start: {exc}") from exc
         self.terminal.say(f"supervisor: started envoy pid {self.envoy.pid} on {settings.listen_host}:{settings.port}")
+
+    def _start_web(self) -> None:
+        """The built web app (web/dist) and a config.json naming this gateway. Optional: without
+        Node.js there is no build, and `make run` serves the API alone."""
+        if self.stop_requested or self.envoy is None:
+            return
+        dist = self.repo_root / WEB_DIST.relative_to(REPO_ROOT)
+        if not (dist / "index.html").is_file():
+            self.terminal.say("supervisor: web app not built (no Node.js?): serving the API only")
+            return
+        host = self._child_env.get("IRONPATH_BIND_HOST", "127.0.0.1")
+        config = web_config(f"http://127.0.0.1:{self.envoy.settings.port}")
+        try:
+            self.web = WebServer(dist, config, host=host, port=self.web_port).start()
+        except OSError as exc:
+            self.terminal.say(f"supervisor: web app not served: port {self.web_port}: {exc.strerror or exc}")
+            return
+        self.terminal.say(f"supervisor: serving the web app on {host}:{self.web_port}")
 
     def _follow(self, path: Path, sink: IO[str], keep_tail: bool) -> None:
         follower = threading.Thread(target=self._envoy_log.follow, args=(path, sink, keep_tail), daemon=True)
@@ -454,6 +480,8 @@ class Supervisor:
         self.terminal.say(f"IronPath is up: all healthy in {seconds:.2f} s")
         self.terminal.say(f"  gateway    localhost:{gateway_port}  (gRPC and gRPC-Web, plaintext)")
         self.terminal.say(f"  admin      http://127.0.0.1:{self.envoy.settings.admin_port}/")
+        if self.web is not None:
+            self.terminal.say(f"  web app    http://127.0.0.1:{self.web.port}/")
         for name in SERVICES:
             addresses = ", ".join(c.address for c in self.children if c.service == name)
             self.terminal.say(f"  {name:<10} {addresses}")
@@ -471,6 +499,9 @@ class Supervisor:
                 f'grpcurl -plaintext -H "authorization: Bearer $TOKEN" -import-path protos -proto {PROGRAM_PROTO} '
                 f"localhost:{gateway_port} {GET_ME}"
             )
+            if self.web is not None:
+                self.terminal.say()
+                self.terminal.say(f"open http://127.0.0.1:{self.web.port}/#token={token}")
         self.terminal.say()
         self.terminal.say("Ctrl-C stops everything.")
 
@@ -483,6 +514,8 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         self.terminal.say("supervisor: stopping")
+        if self.web is not None:
+            self.web.stop()
         if self.envoy is not None:
             try:
                 self.envoy.stop()
