@@ -18,13 +18,14 @@ WEB_SOURCES := $(shell find web/src web/public -type f -not -path 'web/src/gen/*
 	web/index.html web/vite.config.ts web/tsconfig.json web/buf.gen.yaml
 WEB_BUILD := $(if $(NPM),web-build,web-skip)
 WEB_TEST := $(if $(NPM),web-test,web-skip)
+CLI := $(VENV)/bin/ironpath
 
 .PHONY: run test lint unit gen venv token bench clean fmt
 
-run: $(GEN_STAMP) $(WEB_BUILD)
+run: $(GEN_STAMP) $(CLI) $(WEB_BUILD)
 	$(PY) -m deploy.local.supervisor $(if $(REPLICAS),--replicas $(REPLICAS),)
 
-test: lint $(WEB_TEST)
+test: lint $(CLI) $(WEB_TEST)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(GEN_STAMP)
@@ -46,7 +47,7 @@ token: $(GEN_STAMP)
 bench: $(GEN_STAMP)
 	$(PY) -m bench
 
-venv: $(STAMP)
+venv: $(STAMP) $(CLI)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 		paths = [root, root + "/libs", root + "/services", root + "/gen"]; \
 		pathlib.Path(sysconfig.get_paths()["purelib"], "ironpath.pth").write_text("\n".join(paths) + "\n")' "$(CURDIR)"
 	touch $@
+
+# The `ironpath` command (ironpath_cli/), run by the venv's python from the checkout like the rest.
+$(CLI): $(GEN_STAMP) ironpath_cli/__main__.py
+	printf '#!%s\nimport runpy\nrunpy.run_module("ironpath_cli", run_name="__main__")\n' "$(abspath $(PY))" > $@
+	chmod +x $@
 
 .PHONY: web-build web-test web-skip
 
