@@ -20,7 +20,7 @@ WEB_BUILD := $(if $(NPM),web-build,web-skip)
 WEB_TEST := $(if $(NPM),web-test,web-skip)
 CLI := $(VENV)/bin/ironpath
 
-.PHONY: run test lint unit gen venv token bench clean fmt
+.PHONY: run test lint unit gen venv token bench clean fmt docs
 
 run: $(GEN_STAMP) $(CLI) $(WEB_BUILD)
 	$(PY) -m deploy.local.supervisor $(if $(REPLICAS),--replicas $(REPLICAS),)
@@ -46,6 +46,10 @@ token: $(GEN_STAMP)
 
 bench: $(GEN_STAMP)
 	$(PY) -m bench
+
+# docs/api.md from protos/ and the services' models (a test fails when it is stale).
+docs: $(GEN_STAMP)
+	$(PY) -m tools.gen_api_docs --out docs/api.md
 
 venv: $(STAMP) $(CLI)
 
