@@ -151,6 +151,9 @@ def test_each_service_runs_restricted_with_grpc_probes_on_its_port(overlay: str,
     port = SERVICE_PORTS[name]
     assert container["image"].startswith(f"ironpath/{name}:")
     assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+    # The overall health (no service name: ""), the one `make run` waits for before it starts Envoy.
+    supervisor = (REPO / "deploy" / "local" / "supervisor.py").read_text(encoding="utf-8")
+    assert 'health_pb2.HealthCheckRequest(service="")' in supervisor
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"] == {"port": port}, probe
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
