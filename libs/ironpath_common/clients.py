@@ -32,7 +32,11 @@ class ServiceChannel:
     """One channel to another service, shared by its typed clients."""
 
     def __init__(self, address: str, tokens: ServiceTokenIssuer, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS):
-        self.channel = grpc.aio.insecure_channel(address, options=[("grpc.enable_retries", 1)])
+        # round_robin: with a headless Service (several addresses per name) calls spread over every
+        # replica instead of sticking to the first one resolved.
+        self.channel = grpc.aio.insecure_channel(
+            address, options=[("grpc.enable_retries", 1), ("grpc.lb_policy_name", "round_robin")]
+        )
         self._tokens = tokens
         self._deadline = deadline_seconds
 

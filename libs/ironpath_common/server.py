@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 HEALTH_PROBE_SECONDS = 2.0
+LIVENESS = "liveness"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -95,6 +96,9 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
 
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
+    # Liveness asks only "is this process answering": SERVING from start to stop, whatever the
+    # database does, so an outage takes pods out of traffic (readiness) without restarting them.
+    await health_servicer.set(LIVENESS, SERVING)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -154,8 +154,9 @@ def test_each_service_runs_restricted_with_grpc_probes_on_its_port(overlay: str,
     # The overall health (no service name: ""), the one `make run` waits for before it starts Envoy.
     supervisor = (REPO / "deploy" / "local" / "supervisor.py").read_text(encoding="utf-8")
     assert 'health_pb2.HealthCheckRequest(service="")' in supervisor
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["grpc"] == {"port": port}, probe
+    assert container["livenessProbe"]["grpc"] == {"port": port, "service": "liveness"}
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     assert spec["securityContext"]["runAsNonRoot"] is True

@@ -77,7 +77,7 @@ def bearer(token: str) -> Metadata:
 @pytest.mark.parametrize("service", ["program", "progress", "feedback"])
 def test_service_reports_serving_for_itself_and_each_of_its_services(service, channels):
     stub = health_pb2_grpc.HealthStub(channels[service])
-    for name in ["", *EXPECTED_SERVICES[service]]:
+    for name in ["", "liveness", *EXPECTED_SERVICES[service]]:
         reply = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING, name
 
