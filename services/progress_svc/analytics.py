@@ -256,15 +256,13 @@ class WeekFigures:
         return self.completed_sessions / self.planned_sessions if self.planned_sessions else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class E1rmPoint(Generic[SetT]):
+class E1rmPoint(NamedTuple, Generic[SetT]):
     day: date
     e1rm_kg: float
     best_set: SetT
 
 
-@dataclass(frozen=True, slots=True)
-class PersonalRecord(Generic[SetT]):
+class PersonalRecord(NamedTuple, Generic[SetT]):
     lift: str
     kind: str  # E1RM or LOAD
     value_kg: float
@@ -348,7 +346,8 @@ def aggregate(sessions: Iterable[LoggedSession[SetT]], *, week_by: WeekBy, as_of
     completed, skipped = SessionStatus.COMPLETED.value, SessionStatus.SKIPPED.value
     # Per week: [planned, completed, skipped, tonnage, hard sets].
     weeks: dict[int | date, list[Any]] = {}
-    # Per lift: [tonnage, hard sets]; per (day, lift): [best e1RM, its set, heaviest load, its set].
+    # Per lift: [tonnage, hard sets]. Per (day, lift): [best e1RM, its set, heaviest load, the
+    # figures holding it] (a set is read only when a record needs it).
     lift_sums: dict[str, list[Any]] = {}
     days: dict[tuple[date, str], list[Any]] = {}
     # Per muscle group: [tonnage, hard sets].
@@ -401,12 +400,12 @@ def aggregate(sessions: Iterable[LoggedSession[SetT]], *, week_by: WeekBy, as_of
                 continue
             best = days.get((day, lift))
             if best is None:
-                days[day, lift] = [e1rm, lf.best_e1rm_set, load, lf.heaviest_set]
+                days[day, lift] = [e1rm, lf.best_e1rm_set, load, lf]
                 continue
             if e1rm > best[0]:
                 best[0], best[1] = e1rm, lf.best_e1rm_set
             if load > best[2]:
-                best[2], best[3] = load, lf.heaviest_set
+                best[2], best[3] = load, lf
 
     lifts: dict[str, LiftSummary[SetT]] = {
         name: LiftSummary(name, sums[0], sums[1]) for name, sums in lift_sums.items()
@@ -414,7 +413,7 @@ def aggregate(sessions: Iterable[LoggedSession[SetT]], *, week_by: WeekBy, as_of
     records: list[PersonalRecord[SetT]] = []
     tops: dict[str, list[float]] = {name: [0.0, 0.0] for name in lifts}
     # Oldest first; a day's records by lift name, e1RM before load.
-    for (day, name), (e1rm, e1rm_set, load, load_set) in sorted(days.items()):
+    for (day, name), (e1rm, e1rm_set, load, heaviest) in sorted(days.items()):
         summary, top = lifts[name], tops[name]
         if e1rm > 0:
             summary.trend.append(E1rmPoint(day, e1rm, e1rm_set))
@@ -423,7 +422,7 @@ def aggregate(sessions: Iterable[LoggedSession[SetT]], *, week_by: WeekBy, as_of
                 records.append(PersonalRecord(name, E1RM, e1rm, day, e1rm_set))
         if load > top[1]:
             top[1] = load
-            records.append(PersonalRecord(name, LOAD, load, day, load_set))
+            records.append(PersonalRecord(name, LOAD, load, day, heaviest.heaviest_set))
     for name, summary in lifts.items():
         summary.best_e1rm_kg, summary.heaviest_load_kg = tops[name]
 

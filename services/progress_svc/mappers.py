@@ -261,8 +261,8 @@ def analytics_to_pb(result: TrainingAnalytics) -> pb.GetTrainingAnalyticsRespons
             heaviest_load_kg=lift.heaviest_load_kg,
         )
         trend = lift_pb.e1rm_trend
-        for point in lift.trend:
-            trend.add(date=point.day.isoformat(), e1rm_kg=point.e1rm_kg, best_set=point.best_set)
+        for day, e1rm, best_set in lift.trend:
+            trend.add(date=day.isoformat(), e1rm_kg=e1rm).best_set.CopyFrom(best_set)
     for group in figures.muscle_groups:
         response.muscle_groups.add(
             muscle_group=group.muscle_group, tonnage_kg=group.tonnage_kg, hard_sets=group.hard_sets
