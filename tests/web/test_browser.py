@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -54,6 +55,7 @@ class WebStack:
     gateway: str
     chromium: str
     failure_dir: Path
+    restart_gateway: Callable[[], None]
 
 
 def _chromium() -> str:
@@ -90,10 +92,16 @@ def web(stack: ServiceStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "IRONPATH_CORS_ORIGINS": origin,
     }
     settings = GatewaySettings.from_env(env)
-    envoy = EnvoyProcess(settings, base_id=settings.port, log_dir=Path(tmp_path_factory.mktemp("web-envoy")))
-    envoy.start()
+    log_dir = Path(tmp_path_factory.mktemp("web-envoy"))
+    envoys = [EnvoyProcess(settings, base_id=settings.port, log_dir=log_dir).start()]
+
+    def restart_gateway() -> None:
+        envoys[-1].stop()
+        envoys.append(EnvoyProcess(settings, base_id=settings.port, log_dir=log_dir).start())
+        _wait_routed(envoys[-1], stack)
+
     try:
-        _wait_routed(envoy, stack)
+        _wait_routed(envoys[-1], stack)
         server = WebServer(DIST, web_config(f"http://127.0.0.1:{settings.port}"), port=web_port).start()
         try:
             yield WebStack(
@@ -101,30 +109,54 @@ def web(stack: ServiceStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 gateway=f"127.0.0.1:{settings.port}",
                 chromium=chromium,
                 failure_dir=Path(tmp_path_factory.mktemp("web-failures")),
+                restart_gateway=restart_gateway,
             )
         finally:
             server.stop()
     finally:
-        envoy.stop()
+        envoys[-1].stop()
 
 
-def run_scenario(web: WebStack, name: str, **fields: Any) -> dict[str, Any]:
-    """Runs one browser scenario and returns what it reported."""
+def run_scenario(
+    web: WebStack, name: str, on_pause: dict[str, Callable[[], None]] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Runs one browser scenario and returns what it reported. A scenario that prints `PAUSE <what>`
+    waits until `on_pause[what]` has run here (e.g. restarting Envoy under an open stream)."""
     description = {"appUrl": web.app_url, "shots": str(SCREENSHOTS), "failureShots": str(web.failure_dir), **fields}
     env = {**os.environ, "IRONPATH_E2E": json.dumps(description), "CHROMIUM_PATH": web.chromium}
     started = time.monotonic()
-    done = subprocess.run(
-        ["node", "tests/e2e/scenarios.mjs", name],
-        cwd=WEB,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SCENARIO_TIMEOUT_SECONDS,
-    )
+    stderr = web.failure_dir / f"{name}.stderr"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            ["node", "tests/e2e/scenarios.mjs", name],
+            cwd=WEB,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        killer = threading.Timer(SCENARIO_TIMEOUT_SECONDS, proc.kill)
+        killer.start()
+        stdout: list[str] = []
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            for line in proc.stdout:
+                stdout.append(line)
+                if line.startswith("PAUSE "):
+                    (on_pause or {})[line.split()[1]]()
+                    proc.stdin.write("GO\n")
+                    proc.stdin.flush()
+            code = proc.wait()
+        finally:
+            killer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     seconds = time.monotonic() - started
-    output = f"exit {done.returncode} after {seconds:.1f} s\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, f"scenario {name} failed (screenshots in {web.failure_dir}):\n{output}"
+    output = f"exit {code} after {seconds:.1f} s\n{''.join(stdout)[-4000:]}\n{stderr.read_text()[-8000:]}"
+    lines = [line for line in stdout if line.startswith("RESULT ")]
+    assert code == 0 and lines, f"scenario {name} failed (screenshots in {web.failure_dir}):\n{output}"
     result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
     assert result.get("errors") == [], f"errors in the page: {result.get('errors')}"
     return result
@@ -359,3 +391,68 @@ def test_a_profile_conflict_shows_both_versions_and_the_lifters_choice_wins(
     assert "79 kg" in seen["shown"] and "81 kg" in seen["shown"]
     profile = _program_stub(stack).GetProfile(program_pb2.GetProfileRequest(), metadata=lifter.metadata).profile
     assert profile.bodyweight_kg == pytest.approx(79)
+
+
+def test_the_old_apps_progress_is_offered_once_and_imported(
+    web: WebStack, stack: ServiceStack, new_lifter: Callable[[], Lifter]
+) -> None:
+    lifter = new_lifter()
+    program = give_program(stack, lifter)
+    completed_at = "2026-01-05T18:42:10.512Z"
+    # What the old app's Zustand `persist` kept under its key (docs/import.md).
+    state = {
+        "state": {
+            "currentProgram": {"id": "an-old-id"},
+            "completedSessions": [
+                {
+                    "weekNumber": 1,
+                    "dayNumber": 1,
+                    "completedAt": completed_at,
+                    "sets": [{"exercise": "back_squat", "set": 1, "reps": 5, "weightKg": 100, "rpe": 8}],
+                    "sessionRpe": 8,
+                    "notes": "From the old app.",
+                },
+                {"weekNumber": 13, "dayNumber": 1, "completedAt": completed_at},
+            ],
+            "feedback": [{"weekNumber": 1, "dayNumber": 1, "categories": ["too_easy"]}],
+        },
+        "version": 0,
+    }
+    seen = run_scenario(
+        web, "legacyImport", token=lifter.token, programId=program.program_id, legacyState=json.dumps(state)
+    )
+    assert "2 completed sessions" in seen["offered"]
+    assert "Taken: 1 · not taken: 2" in seen["report"]
+    assert "week 13 day 1 is not a session of this program" in seen["report"]
+    assert seen["offeredAgain"] == 0
+    done = completed(progress_of(stack, lifter, program.program_id))
+    assert list(done) == [(1, 1)]
+    assert done[(1, 1)].complete_time.ToJsonString() == "2026-01-05T18:42:10.512Z"
+
+
+def test_live_updates_come_back_after_the_gateway_restarts(
+    web: WebStack, stack: ServiceStack, new_lifter: Callable[[], Lifter], record_property: Callable[[str, object], None]
+) -> None:
+    lifter = new_lifter()
+    program = give_program(stack, lifter)
+    restart = {"restart-envoy": web.restart_gateway}
+    seen = run_scenario(web, "reconnect", on_pause=restart, token=lifter.token, programId=program.program_id)
+    # The stream was cut (down) and came back by itself (up), then carried the next completion.
+    assert seen["transitions"][:2] == ["down", "up"]
+    record_property("watch_reconnect_ms", seen["reconnectedAfterMs"])
+    print(f"\n[web] live updates back {seen['reconnectedAfterMs']} ms after the gateway went away")
+
+
+def test_deleting_the_account_erases_it_and_signs_out(
+    web: WebStack, stack: ServiceStack, new_lifter: Callable[[], Lifter]
+) -> None:
+    lifter = new_lifter()
+    program = give_program(stack, lifter)
+    seen = run_scenario(web, "deleteAccount", token=lifter.token, programId=program.program_id)
+    assert seen["disabledBefore"] is True
+    assert seen["left"] == []
+    programs = _program_stub(stack).ListPrograms(program_pb2.ListProgramsRequest(), metadata=lifter.metadata)
+    assert list(programs.programs) == []
+    with pytest.raises(grpc.RpcError) as missing:
+        _program_stub(stack).GetProfile(program_pb2.GetProfileRequest(), metadata=lifter.metadata)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

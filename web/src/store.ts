@@ -159,6 +159,8 @@ export class AppStore {
   private watchAbort: AbortController | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private noticeId = 0;
+  private rereadTimer: ReturnType<typeof setTimeout> | null = null;
+  private rereadFailures = 0;
   /** Profile etags replaced by this page's own queued edits (old etag → new etag). */
   private readonly etagChain = new Map<string, string>();
 
@@ -202,6 +204,7 @@ export class AppStore {
     window.addEventListener("online", () => {
       this.set({ online: true });
       this.queue.kick();
+      if (this.rereadTimer) void this.reread();
     });
     window.addEventListener("offline", () => this.set({ online: false }));
     this.auth.subscribe(() => this.onAuthChanged());
@@ -214,7 +217,13 @@ export class AppStore {
     const identity = this.auth.identity;
     if (!identity) {
       this.stopWatching();
-      this.set({ ...INITIAL, phase: "signedOut", pending: this.queue.all(), online: this.state.online });
+      this.set({
+        ...INITIAL,
+        phase: "signedOut",
+        pending: this.queue.all(),
+        online: this.state.online,
+        accountDeleted: this.state.accountDeleted,
+      });
       return;
     }
     if (this.auth.rejected) {
@@ -269,13 +278,34 @@ export class AppStore {
     } catch (error) {
       if (isAuthError(error)) return null;
       const code = codeOf(error);
-      if (code === Code.Unknown || code === Code.Unavailable) {
+      console.warn(`${what}: read failed`, code, describe(error));
+      if (code === Code.Unknown || code === Code.Unavailable || code === Code.DeadlineExceeded || code === Code.ResourceExhausted) {
         if (this.state.online && !navigator.onLine) this.set({ online: false });
+        this.scheduleReread();
       } else if (code !== Code.NotFound && code !== Code.Unimplemented) {
         this.notify(`${what}: ${describe(error)}`, "error");
       }
       throw error;
     }
+  }
+
+  /** A read that failed for want of a connection is made again, with backoff, and at `online`. */
+  private scheduleReread(): void {
+    if (this.rereadTimer) return;
+    this.rereadFailures += 1;
+    const delay = backoffDelay(this.rereadFailures, { baseMs: 1_000, maxMs: 30_000, jitter: 0.3 });
+    this.rereadTimer = setTimeout(() => void this.reread(), delay);
+  }
+
+  private async reread(): Promise<void> {
+    if (this.rereadTimer) clearTimeout(this.rereadTimer);
+    this.rereadTimer = null;
+    if (!this.userId || this.auth.rejected) return;
+    const before = this.rereadFailures;
+    await Promise.all([this.refreshProfile(), this.refreshMethodologies(), this.refreshPrograms()]);
+    if (this.state.programId) await this.openProgram(this.state.programId, true);
+    // Nothing failed again: start the next round of backoff from the beginning.
+    if (!this.rereadTimer && this.rereadFailures === before) this.rereadFailures = 0;
   }
 
   private async refreshAccount(): Promise<void> {
@@ -512,6 +542,10 @@ export class AppStore {
     markLegacyOffered(this.userId!);
     this.set({ legacy: null, importResult: null });
     return this.enqueue("importLegacy", payload);
+  }
+
+  dismissImport(): void {
+    this.set({ importResult: null });
   }
 
   declineLegacy(): void {

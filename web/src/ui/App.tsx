@@ -1,6 +1,6 @@
 import { useEffect } from "react";
 import { app, useApp } from "../store";
-import { go, useRoute } from "./common";
+import { go, parseRoute, useRoute } from "./common";
 import { GenerateScreen } from "./Generate";
 import { LegacyOffer } from "./Legacy";
 import { ProfileScreen } from "./Profile";
@@ -73,6 +73,8 @@ function Nav({ active }: { active: string }) {
 function Home() {
   const s = useApp();
   useEffect(() => {
+    // Only from the bare address: never override where the lifter has gone since.
+    if (parseRoute(location.hash).length) return;
     if (s.programId) go("program", s.programId);
     else if (s.programsStatus === "loaded" && !s.programs.length) go("generate");
     else if (s.programs.length) go("program", s.programs[0].programId);

@@ -20,6 +20,9 @@ export function LegacyOffer() {
             </li>
           ))}
         </ul>
+        <button type="button" className="secondary" onClick={() => app.dismissImport()}>
+          Done
+        </button>
       </section>
     );
   }

@@ -104,32 +104,42 @@ function Checkboxes(props: { legend: string; name: string; options: { value: num
   );
 }
 
-/** One profile in words, for choosing between two versions. */
-function ProfileSummary({ p }: { p: LifterProfile | null }) {
-  if (!p) return <p>No profile.</p>;
+/** One profile in words, for choosing between two versions; what differs from the other is marked. */
+function profileRows(p: LifterProfile | null): [string, string][] {
+  if (!p) return [];
   const unit = unitOf(p.unit);
+  const maxes = LIFTS.map((l): [string, string] => {
+    const m = p.oneRepMaxes.find((x) => x.lift === l.value);
+    return [`${l.label} 1RM`, m ? `${weight(m.weightKg, unit)} (${m.tested ? "tested" : "estimated"})` : "—"];
+  });
+  return [
+    ["Units", unit],
+    ["Bodyweight", p.bodyweightKg ? weight(p.bodyweightKg, unit) : "—"],
+    ["Experience", enumLabel(ExperienceLevel, p.experienceLevel)],
+    ...maxes,
+    ["Equipment", p.equipment.map((e) => enumLabel(Equipment, e)).join(", ") || "—"],
+    ["Limitations", p.limitations.map((a) => enumLabel(BodyArea, a)).join(", ") || "none"],
+    ["Goals", p.goals.map((g) => enumLabel(TrainingGoal, g)).join(", ") || "—"],
+  ];
+}
+
+function ProfileSummary({ p, other }: { p: LifterProfile | null; other: LifterProfile | null }) {
+  if (!p) return <p>No profile.</p>;
+  const theirs = new Map(profileRows(other));
   return (
     <dl className="summary">
-      <dt>Units</dt>
-      <dd>{unit}</dd>
-      <dt>Bodyweight</dt>
-      <dd>{p.bodyweightKg ? weight(p.bodyweightKg, unit) : "—"}</dd>
-      <dt>Experience</dt>
-      <dd>{enumLabel(ExperienceLevel, p.experienceLevel)}</dd>
-      {p.oneRepMaxes.map((m) => (
-        <div key={m.lift} className="pair">
-          <dt>{enumLabel(MainLift, m.lift)} 1RM</dt>
-          <dd>
-            {weight(m.weightKg, unit)} ({m.tested ? "tested" : "estimated"})
-          </dd>
-        </div>
-      ))}
-      <dt>Equipment</dt>
-      <dd>{p.equipment.map((e) => enumLabel(Equipment, e)).join(", ") || "—"}</dd>
-      <dt>Limitations</dt>
-      <dd>{p.limitations.map((a) => enumLabel(BodyArea, a)).join(", ") || "none"}</dd>
-      <dt>Goals</dt>
-      <dd>{p.goals.map((g) => enumLabel(TrainingGoal, g)).join(", ") || "—"}</dd>
+      {profileRows(p).map(([label, value]) => {
+        const differs = theirs.get(label) !== value;
+        return (
+          <div key={label} className={`pair${differs ? " differs" : ""}`}>
+            <dt>{label}</dt>
+            <dd>
+              {value}
+              {differs && <span className="sr-only"> (differs)</span>}
+            </dd>
+          </div>
+        );
+      })}
     </dl>
   );
 }
@@ -180,14 +190,14 @@ export function ProfileScreen() {
           <div className="versions">
             <div>
               <h3>This device (yours)</h3>
-              <ProfileSummary p={s.conflict.mine} />
+              <ProfileSummary p={s.conflict.mine} other={s.conflict.theirs} />
               <button type="button" onClick={() => app.resolveConflict("mine")}>
                 Keep this device's version
               </button>
             </div>
             <div>
               <h3>Saved from another device</h3>
-              <ProfileSummary p={s.conflict.theirs} />
+              <ProfileSummary p={s.conflict.theirs} other={s.conflict.mine} />
               <button type="button" className="secondary" onClick={() => app.resolveConflict("theirs")}>
                 Use the other version
               </button>

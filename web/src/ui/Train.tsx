@@ -6,7 +6,7 @@ import { SessionStatus } from "../gen/ironpath/progress/v1/progress_pb";
 import { nextSession, shownLogs, type ShownLog } from "../overlay";
 import { app, useApp } from "../store";
 import { fromUnit, plateLoad, plateValue, type Unit } from "../units";
-import { Badge, daysAgo, enumLabel, enumOptions, Field, formatTime, Screen, today, unitOf, words } from "./common";
+import { Badge, daysAgo, enumLabel, enumOptions, Field, formatTime, parseRoute, Screen, today, unitOf, words } from "./common";
 import { ExerciseList, setLine, StatusBadge } from "./ProgramView";
 
 interface SetEntry {
@@ -400,11 +400,13 @@ export function TrainScreen({ programId, week, day }: { programId: string; week:
     [program, programId, s.progress, s.pending],
   );
   const [justCompleted, setJustCompleted] = useState(false);
+  const [useReadiness, setUseReadiness] = useState(true);
   useEffect(() => setJustCompleted(false), [programId, week, day]);
   const upcoming = week && day ? null : nextSession(shown);
   useEffect(() => {
     // "Train" opens the next session; the address then names it, so completing it keeps it on screen.
-    if (upcoming) location.replace(`#/train/${programId}/${upcoming.week}/${upcoming.day}`);
+    const route = parseRoute(location.hash);
+    if (upcoming && route[0] === "train" && route.length <= 2) location.replace(`#/train/${programId}/${upcoming.week}/${upcoming.day}`);
   }, [programId, upcoming?.week, upcoming?.day]); // eslint-disable-line react-hooks/exhaustive-deps
 
   if (s.programId === programId && s.programStatus === "notFound") {
@@ -437,6 +439,12 @@ export function TrainScreen({ programId, week, day }: { programId: string; week:
   const prev = shown[index - 1];
   const following = shown[index + 1];
   const deload = program.programWeeks.find((w) => w.weekNumber === current.week)?.deload;
+  // A readiness check that asks for less today comes with the session as it should be trained.
+  const readiness = s.readiness[sessionKeyString(sessionKey)];
+  const readinessSession =
+    readiness && readiness.recommendation !== ReadinessRecommendation.AS_PLANNED && readiness.adjustedSession?.exercises.length
+      ? readiness.adjustedSession
+      : null;
 
   return (
     <Screen title={`Week ${current.week}, day ${current.day}`}>
@@ -474,7 +482,18 @@ export function TrainScreen({ programId, week, day }: { programId: string; week:
       ) : (
         <>
           <Readiness sessionKey={sessionKey} />
-          <SetLogger sessionKey={sessionKey} session={session} unit={unit} onCompleted={() => setJustCompleted(true)} />
+          {readinessSession && (
+            <label className="notice info toggle">
+              <input type="checkbox" checked={useReadiness} onChange={(e) => setUseReadiness(e.target.checked)} /> Train today's adjusted
+              prescription from the readiness check
+            </label>
+          )}
+          <SetLogger
+            sessionKey={sessionKey}
+            session={useReadiness && readinessSession ? readinessSession : session}
+            unit={unit}
+            onCompleted={() => setJustCompleted(true)}
+          />
         </>
       )}
       <p className="hint">

@@ -31,9 +31,13 @@ export async function device(browser) {
   return context;
 }
 
+/** Every console line of every page, printed when a scenario fails. */
+export const consoleLog = [];
+
 export function watchErrors(page, errors) {
   page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
   page.on("console", (message) => {
+    consoleLog.push(`${message.type()}: ${message.text()}`);
     if (message.type() === "error" && !/favicon|ERR_INTERNET_DISCONNECTED|Failed to load resource/.test(message.text())) {
       errors.push(`console: ${message.text()}`);
     }
@@ -85,6 +89,7 @@ export async function completeSession(page, appUrl, programId, week, day) {
 export async function screenshot(page, dir, name) {
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
 }
 

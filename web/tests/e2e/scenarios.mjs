@@ -3,7 +3,9 @@
 // stack in IRONPATH_E2E (app address, tokens, program ids). Each prints `RESULT {...}` for the
 // pytest side, which also checks the server directly over gRPC.
 
+import readline from "node:readline";
 import {
+  consoleLog,
   completeSession,
   device,
   launch,
@@ -18,6 +20,19 @@ import {
 } from "./lib.mjs";
 
 const input = JSON.parse(process.env.IRONPATH_E2E || "{}");
+
+/** Tells the pytest side to act (`PAUSE <what>`) and waits for its answer line on stdin. */
+async function pause(what) {
+  process.stdout.write(`PAUSE ${what}\n`);
+  const lines = readline.createInterface({ input: process.stdin });
+  try {
+    for await (const line of lines) if (line.trim()) return line.trim();
+  } finally {
+    lines.close();
+    process.stdin.destroy();
+  }
+  throw new Error(`no answer to PAUSE ${what}`);
+}
 const { appUrl, shots } = input;
 
 async function renderTimes(browser, token, programId) {
@@ -284,6 +299,84 @@ const scenarios = {
     return { queued, message, errors };
   },
 
+  /** The old app's progress in local storage: offered once, imported, what was taken shown. */
+  async legacyImport(browser) {
+    const errors = [];
+    const context = await device(browser);
+    await context.addInitScript((state) => localStorage.setItem("ironpath-storage", state), input.legacyState);
+    const page = await context.newPage();
+    watchErrors(page, errors);
+    await signInByLink(page, appUrl, input.token);
+    const offer = page.getByTestId("legacy-offer");
+    await offer.waitFor();
+    const offered = await offer.innerText();
+    await screenshot(page, shots, "14-legacy-offer");
+    await offer.getByRole("button", { name: "Import" }).click();
+    const report = await page.getByTestId("import-result").innerText({ timeout: 20_000 });
+    await screenshot(page, shots, "15-legacy-imported");
+    await page.reload();
+    await page.getByRole("navigation", { name: "Main" }).waitFor();
+    await openProgram(page, appUrl, input.programId);
+    await page.locator("details[data-session='1/1'] .badge.ok").waitFor();
+    const offeredAgain = await page.getByTestId("legacy-offer").count();
+    await context.close();
+    return { offered, report, offeredAgain, errors };
+  },
+
+  /** Settings: export, then delete the account; the lifter is signed out and told. */
+  async deleteAccount(browser) {
+    const errors = [];
+    const context = await device(browser);
+    const page = await context.newPage();
+    watchErrors(page, errors);
+    await signInByLink(page, appUrl, input.token);
+    await openProgram(page, appUrl, input.programId);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings", exact: true }).click();
+    const remove = page.getByRole("button", { name: "Delete my account" });
+    const disabledBefore = await remove.isDisabled();
+    await page.getByLabel("Type DELETE MY ACCOUNT to confirm", { exact: true }).fill("DELETE MY ACCOUNT");
+    await remove.click();
+    await page.getByText("Your account and everything in it were deleted.").waitFor({ timeout: 20_000 });
+    const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("ironpath.")));
+    await context.close();
+    return { disabledBefore, left, errors };
+  },
+
+  /** The gateway restarts under an open WatchProgress: the stream comes back by itself. */
+  async reconnect(browser) {
+    const errors = [];
+    const [a, b] = [await device(browser), await device(browser)];
+    const pageA = await a.newPage();
+    const pageB = await b.newPage();
+    watchErrors(pageA, errors);
+    await signInByLink(pageA, appUrl, input.token);
+    await signInByLink(pageB, appUrl, input.token);
+    await openProgram(pageB, appUrl, input.programId);
+    await pageB.locator(".live").waitFor();
+    await pageB.evaluate(() => {
+      // When the live indicator goes and comes back.
+      window.__live = [];
+      let live = true;
+      new MutationObserver(() => {
+        const now = Boolean(document.querySelector(".live"));
+        if (now !== live) window.__live.push([now ? "up" : "down", Date.now()]);
+        live = now;
+      }).observe(document.body, { subtree: true, childList: true });
+    });
+    // The pytest side restarts Envoy now, then answers on stdin.
+    await pause("restart-envoy");
+    await pageB.waitForFunction(() => window.__live.some(([s]) => s === "up"), null, { timeout: 20_000 });
+    const transitions = await pageB.evaluate(() => window.__live);
+    const down = transitions.find(([s]) => s === "down");
+    const up = transitions.find(([s]) => s === "up");
+    const reconnectedAfterMs = down && up ? up[1] - down[1] : -1;
+    await completeSession(pageA, appUrl, input.programId, 1, 1);
+    await pageB.locator("details[data-session='1/1'] .badge.ok", { hasText: /^Completed$/ }).waitFor({ timeout: 5_000 });
+    await a.close();
+    await b.close();
+    return { transitions: transitions.map(([state]) => state), reconnectedAfterMs, errors };
+  },
+
   /** The profile changed on another device: both versions shown, the lifter chooses. */
   async profileConflict(browser) {
     const errors = [];
@@ -327,6 +420,7 @@ try {
   console.error(error);
   process.exitCode = 1;
   // What each page showed when it failed, for the person reading the test output.
+  console.error(`--- console\n${consoleLog.slice(-40).join("\n")}`);
   let n = 0;
   for (const context of browser.contexts()) {
     for (const page of context.pages()) {
@@ -339,3 +433,5 @@ try {
 } finally {
   await browser.close();
 }
+// Nothing else may keep Node alive once the scenario is over.
+process.exit(process.exitCode ?? 0);
