@@ -414,7 +414,12 @@ class Supervisor:
             self.terminal.say("supervisor: web app not built (no Node.js?): serving the API only")
             return
         host = self._child_env.get("IRONPATH_BIND_HOST", "127.0.0.1")
-        config = web_config(f"http://127.0.0.1:{self.envoy.settings.port}")
+        config = web_config(
+            f"http://127.0.0.1:{self.envoy.settings.port}",
+            # With a Supabase project the app signs lifters in with email and password.
+            supabase_url=self.env.get("IRONPATH_SUPABASE_URL", ""),
+            supabase_anon_key=self.env.get("IRONPATH_SUPABASE_ANON_KEY", ""),
+        )
         try:
             self.web = WebServer(dist, config, host=host, port=self.web_port).start()
         except OSError as exc:
