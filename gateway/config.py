@@ -44,6 +44,9 @@ PUBLIC_SERVICES: dict[str, tuple[ServiceDescriptor, ...]] = {
 }
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
+# The one admin path the metrics listener forwards; the rest of the admin interface stays on loopback.
+PROMETHEUS_PATH = "/stats/prometheus"
+ADMIN_CLUSTER = "envoy_admin"
 HS256_PROVIDER = "supabase_hs256"
 JWKS_PROVIDER = "supabase_jwks"
 JWKS_CLUSTER = "jwks"
@@ -52,7 +55,15 @@ JWKS_CLUSTER = "jwks"
 # jwt_authn output headers it configures itself, this list covers the rest.
 IDENTITY_HEADERS = ("x-user-id", "x-user-email", "x-jwt-payload", "x-jwt-claims", "x-ironpath-user", "x-forwarded-user")
 
-CORS_ALLOW_HEADERS = ("content-type", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", "x-request-id")
+CORS_ALLOW_HEADERS = (
+    "content-type",
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+    "authorization",
+    "x-request-id",
+    "traceparent",
+)
 CORS_EXPOSE_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin")
 CORS_MAX_AGE_SECONDS = 600
 
@@ -110,6 +121,9 @@ class GatewaySettings:
     listen_host: str
     port: int
     admin_port: int
+    # Serves only the admin's /stats/prometheus, on the listen host, for Prometheus. 0 (the default
+    # here, so any number of Envoys can share a host in tests): none; make run and the manifests: 9150.
+    metrics_port: int
     cors_origins: tuple[str, ...]
     upstreams: tuple[Upstream, ...]
     rate_limit_rps: int
@@ -126,6 +140,7 @@ class GatewaySettings:
             listen_host=env.get("IRONPATH_BIND_HOST") or "0.0.0.0",  # noqa: S104
             port=_port(env, "IRONPATH_GATEWAY_PORT", 8080),
             admin_port=_port(env, "IRONPATH_ENVOY_ADMIN_PORT", 9901),
+            metrics_port=_int(env, "IRONPATH_ENVOY_METRICS_PORT", 0),
             cors_origins=_cors_origins(env, auth.is_development),
             upstreams=tuple(Upstream(name, _addresses(name, env)) for name in PUBLIC_SERVICES),
             rate_limit_rps=_int(env, "IRONPATH_GATEWAY_RATE_LIMIT_RPS", 200),
@@ -141,6 +156,10 @@ class GatewaySettings:
             raise ConfigError("IRONPATH_JWKS_CACHE_SECONDS must be at least 1")
         if self.port == self.admin_port:
             raise ConfigError("IRONPATH_GATEWAY_PORT and IRONPATH_ENVOY_ADMIN_PORT must differ")
+        if self.metrics_port and not 0 < self.metrics_port < 65536:
+            raise ConfigError(f"IRONPATH_ENVOY_METRICS_PORT must be a TCP port or 0, got {self.metrics_port}")
+        if self.metrics_port in (self.port, self.admin_port):
+            raise ConfigError("IRONPATH_ENVOY_METRICS_PORT must differ from the gateway and admin ports")
         if self.auth.jwks_url is not None:
             _check_jwks_url(self.auth.jwks_url, self.auth.is_development)
 
@@ -241,11 +260,15 @@ def render(settings: GatewaySettings) -> Config:
     clusters = [_service_cluster(upstream) for upstream in settings.upstreams]
     if settings.auth.jwks_url is not None:
         clusters.append(_jwks_cluster(settings.auth.jwks_url, settings.jwks_ca_file))
+    listeners = [_listener(settings)]
+    if settings.metrics_port:
+        listeners.append(_metrics_listener(settings))
+        clusters.append(_admin_cluster(settings.admin_port))
     return {
         "node": {"id": "ironpath-gateway", "cluster": "ironpath-gateway"},
         # No auth on the admin interface: loopback only.
         "admin": {"address": _socket("127.0.0.1", settings.admin_port)},
-        "static_resources": {"listeners": [_listener(settings)], "clusters": clusters},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
         "overload_manager": {
             "resource_monitors": [
                 {
@@ -323,6 +346,67 @@ def _http_connection_manager(settings: GatewaySettings) -> Config:
     }
 
 
+def _metrics_listener(settings: GatewaySettings) -> Config:
+    """Prometheus scrapes the gateway here: GET /stats/prometheus is forwarded to the loopback
+    admin interface and every other path answers 404, so nothing that changes Envoy (or lists
+    its config) is reachable off the pod."""
+    manager = {
+        "@type": "type.googleapis.com/"
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ironpath_metrics",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "metrics",
+            "virtual_hosts": [
+                {
+                    "name": "metrics",
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "match": {"path": PROMETHEUS_PATH, "headers": [_method_is("GET")]},
+                            "route": {"cluster": ADMIN_CLUSTER, "timeout": "10s"},
+                        },
+                        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                    ],
+                }
+            ],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            }
+        ],
+    }
+    return {
+        "name": "ironpath_metrics",
+        "address": _socket(settings.listen_host, settings.metrics_port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager},
+                ]
+            }
+        ],
+    }
+
+
+def _method_is(method: str) -> Config:
+    return {"name": ":method", "string_match": {"exact": method}}
+
+
+def _admin_cluster(admin_port: int) -> Config:
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket("127.0.0.1", admin_port)}}]}],
+        },
+    }
+
+
 def _access_log() -> Config:
     """One JSON line per request on stdout. Never the Authorization header or any other header value
     that could carry a credential."""
@@ -334,6 +418,9 @@ def _access_log() -> Config:
                 "json_format": {
                     "time": "%START_TIME%",
                     "request_id": "%REQ(X-REQUEST-ID)%",
+                    # The caller's W3C trace context, when it sent one (else the services start the
+                    # trace, with this request id as its trace id).
+                    "traceparent": "%REQ(TRACEPARENT)%",
                     "method": "%REQ(:METHOD)%",
                     "path": "%REQ(:PATH)%",
                     "protocol": "%PROTOCOL%",

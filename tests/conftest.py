@@ -63,7 +63,12 @@ def auth(stack: ServiceStack) -> AuthSettings:
 
 @pytest.fixture(scope="session")
 def envoy(stack: ServiceStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EnvoyProcess]:
-    env = {**stack.env, "IRONPATH_GATEWAY_PORT": str(free_port()), "IRONPATH_ENVOY_ADMIN_PORT": str(free_port())}
+    env = {
+        **stack.env,
+        "IRONPATH_GATEWAY_PORT": str(free_port()),
+        "IRONPATH_ENVOY_ADMIN_PORT": str(free_port()),
+        "IRONPATH_ENVOY_METRICS_PORT": str(free_port()),
+    }
     settings = GatewaySettings.from_env(env)
     process = EnvoyProcess(settings, base_id=settings.port, log_dir=Path(tmp_path_factory.mktemp("envoy")))
     process.start()

@@ -14,8 +14,11 @@ stderr lines. Children die with the supervisor even when it is SIGKILLed
 (PR_SET_PDEATHSIG); an embedded PostgreSQL is adopted and stopped by the next run.
 
 Ports come from the usual `IRONPATH_*` variables. With `--replicas N`, instance
-`i` of a service listens on its base port + 10*i (50051, 50061, 50071, ...) and
-Envoy gets every address through `IRONPATH_<NAME>_ADDRS`.
+`i` of a service listens on its base port + 10*i (50051, 50061, 50071, ...), and
+serves its metrics on its base metrics port + 10*i (9151, 9161, ...); Envoy gets
+every address through `IRONPATH_<NAME>_ADDRS`, and the services reach each other
+through all of them too (`ipv4:` targets, round robin), so one instance down is
+only a missing replica.
 """
 
 from __future__ import annotations
@@ -48,10 +51,12 @@ from deploy.local.postgres import SERVICES, Databases, find_postgres
 from deploy.local.webapp import DEFAULT_WEB_PORT, WEB_DIST, WebServer, web_config
 from gateway.config import DEV_CORS_ORIGINS, GatewaySettings
 from gateway.envoy import EnvoyProcess, envoy_binary
-from ironpath_common.settings import DEVELOPMENT, service_port
+from ironpath_common.settings import DEVELOPMENT, metrics_port, service_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPLICA_PORT_STEP = 10
+# Envoy's /stats/prometheus (the gateway renders no metrics listener unless given a port).
+ENVOY_METRICS_PORT = 9150
 STOP_GRACE_SECONDS = 10.0
 TAIL_LINES = 40
 POLL_SECONDS = 0.1
@@ -269,6 +274,11 @@ class Supervisor:
         self._child_env: dict[str, str] = {}
         self._started = time.monotonic()
         self.ports = {name: instance_ports(service_port(name, self.env), replicas) for name in SERVICES}
+        # 0 (no metrics endpoint) stays 0 for every instance.
+        self.metrics_ports = {
+            name: [port and port + REPLICA_PORT_STEP * i for i in range(replicas)]
+            for name, port in ((name, metrics_port(name, self.env)) for name in SERVICES)
+        }
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -325,7 +335,7 @@ class Supervisor:
         self.terminal.width = max(len("envoy"), *(len(f"{n}.{len(p)}") for n, p in self.ports.items())) + 1
         for name in SERVICES:
             for index, port in enumerate(self.ports[name], start=1):
-                self._spawn(name, index, port, env)
+                self._spawn(name, index, port, self.instance_env(env, name, index))
         self._child_env = env
 
     def _service_env(self, databases: Databases) -> dict[str, str]:
@@ -335,14 +345,37 @@ class Supervisor:
         env.setdefault("IRONPATH_BIND_HOST", "127.0.0.1")
         for name in SERVICES:
             env[f"IRONPATH_{name.upper()}_DATABASE_URL"] = databases.urls[name]
-            # Service-to-service calls go to the first instance (the services take one address).
-            env[f"IRONPATH_{name.upper()}_ADDR"] = f"127.0.0.1:{service_port(name, self.env)}"
+            ports = self.ports[name]
+            # Service-to-service calls: with replicas, every instance (a gRPC `ipv4:` target with several
+            # addresses, which the callers' round-robin channels spread over and route around one down).
+            env[f"IRONPATH_{name.upper()}_ADDR"] = (
+                f"127.0.0.1:{ports[0]}" if len(ports) == 1 else "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports)
+            )
         return env
+
+    def instance_env(self, env: Mapping[str, str], service: str, index: int) -> dict[str, str]:
+        """The environment of instance `index` (from 1) of a service: the shared one, its own ports."""
+        return {
+            **env,
+            f"IRONPATH_{service.upper()}_PORT": str(self.ports[service][index - 1]),
+            f"IRONPATH_{service.upper()}_METRICS_PORT": str(self.metrics_ports[service][index - 1]),
+        }
+
+    def gateway_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Envoy's environment: the shared one with every instance's address."""
+        gateway_env = dict(env)
+        gateway_env.setdefault("IRONPATH_ENVOY_METRICS_PORT", str(ENVOY_METRICS_PORT))
+        for name, instance_list in self.ports.items():
+            gateway_env[f"IRONPATH_{name.upper()}_ADDRS"] = ",".join(f"127.0.0.1:{p}" for p in instance_list)
+        return gateway_env
 
     def _check_ports(self, env: Mapping[str, str]) -> None:
         bind_host = env["IRONPATH_BIND_HOST"]
         wanted = {port: bind_host for ports in self.ports.values() for port in ports}
+        wanted.update({port: bind_host for ports in self.metrics_ports.values() for port in ports if port})
         wanted[_int_env(env, "IRONPATH_GATEWAY_PORT", 8080)] = bind_host
+        if envoy_metrics := _int_env(env, "IRONPATH_ENVOY_METRICS_PORT", ENVOY_METRICS_PORT):
+            wanted[envoy_metrics] = bind_host
         wanted[_int_env(env, "IRONPATH_ENVOY_ADMIN_PORT", 9901)] = "127.0.0.1"
         busy = ports_in_use(wanted)
         if busy:
@@ -352,11 +385,10 @@ class Supervisor:
             )
 
     def _spawn(self, service: str, index: int, port: int, env: Mapping[str, str]) -> None:
-        child_env = {**env, f"IRONPATH_{service.upper()}_PORT": str(port)}
         proc = subprocess.Popen(
             [self.python, "-m", f"{service}_svc"],
             cwd=self.repo_root,
-            env=child_env,
+            env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -382,9 +414,7 @@ class Supervisor:
         """Started once the services serve, so Envoy's first health checks already pass."""
         if self.stop_requested:
             return
-        gateway_env = dict(self._child_env)
-        for name, instance_list in self.ports.items():
-            gateway_env[f"IRONPATH_{name.upper()}_ADDRS"] = ",".join(f"127.0.0.1:{p}" for p in instance_list)
+        gateway_env = self.gateway_env(self._child_env)
         if not gateway_env.get("IRONPATH_CORS_ORIGINS") and self.web_port != DEFAULT_WEB_PORT:
             # The web app on another port is a browser origin the gateway must allow.
             web_origins = (f"http://localhost:{self.web_port}", f"http://127.0.0.1:{self.web_port}")
@@ -485,6 +515,12 @@ class Supervisor:
         self.terminal.say(f"IronPath is up: all healthy in {seconds:.2f} s")
         self.terminal.say(f"  gateway    localhost:{gateway_port}  (gRPC and gRPC-Web, plaintext)")
         self.terminal.say(f"  admin      http://127.0.0.1:{self.envoy.settings.admin_port}/")
+        if envoy_metrics := self.envoy.settings.metrics_port:
+            self.terminal.say(f"  metrics    http://127.0.0.1:{envoy_metrics}/stats/prometheus  (Envoy)")
+        for name in SERVICES:
+            urls = ", ".join(f"http://127.0.0.1:{port}/metrics" for port in self.metrics_ports[name] if port)
+            if urls:
+                self.terminal.say(f"  {'':<10} {urls}  ({name})")
         if self.web is not None:
             self.terminal.say(f"  web app    http://127.0.0.1:{self.web.port}/")
         for name in SERVICES:

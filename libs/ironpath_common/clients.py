@@ -1,9 +1,11 @@
 """Outbound calls to other IronPath services: a service token on every call, a deadline on
-every call, and gRPC failures turned into domain errors (a service that is down is
-`Unavailable`, never an unknown error)."""
+every call, the caller's trace continued on every call (`traceparent` with a new child span),
+and gRPC failures turned into domain errors (a service that is down is `Unavailable`, never an
+unknown error)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,6 +15,7 @@ from grpc_status import rpc_status
 
 from ironpath_common import errors
 from ironpath_common.auth import ServiceTokenIssuer
+from ironpath_common.tracing import SPAN_KIND_CLIENT, TRACEPARENT, SpanContext, current_span, record, server_span
 
 ResponseT = TypeVar("ResponseT")
 
@@ -40,38 +43,59 @@ class ServiceChannel:
         self._tokens = tokens
         self._deadline = deadline_seconds
 
+    def _metadata(self, span: SpanContext) -> tuple[tuple[str, str], ...]:
+        return (("authorization", "Bearer " + self._tokens.token()), (TRACEPARENT, span.traceparent))
+
     async def call(
         self, method: Callable[..., Awaitable[ResponseT]], request: Any, deadline_seconds: float | None = None
     ) -> ResponseT:
+        span, start_ns, code = _client_span(), time.time_ns(), "OK"
         try:
-            return await method(
-                request,
-                metadata=(("authorization", "Bearer " + self._tokens.token()),),
-                timeout=deadline_seconds or self._deadline,
-            )
+            return await method(request, metadata=self._metadata(span), timeout=deadline_seconds or self._deadline)
         except grpc.aio.AioRpcError as error:
+            code = error.code().name
             raise _domain_error(error) from None
+        except BaseException:
+            code = "CANCELLED"
+            raise
+        finally:
+            record(span, _method_name(method), SPAN_KIND_CLIENT, start_ns, code)
 
     async def stream(
         self, method: Callable[..., Any], request: Any, deadline_seconds: float | None = None
     ) -> AsyncIterator[Any]:
         """A server-streaming call read message by message. The deadline covers the whole stream;
         a failure at any point (also mid-stream) is raised as a domain error."""
-        call = method(
-            request,
-            metadata=(("authorization", "Bearer " + self._tokens.token()),),
-            timeout=deadline_seconds or self._deadline,
-        )
+        span, start_ns, code = _client_span(), time.time_ns(), "OK"
+        call = method(request, metadata=self._metadata(span), timeout=deadline_seconds or self._deadline)
         try:
             async for message in call:
                 yield message
         except grpc.aio.AioRpcError as error:
+            code = error.code().name
             raise _domain_error(error) from None
+        except BaseException:
+            code = "CANCELLED"
+            raise
         finally:
             call.cancel()  # a caller that stops early frees the other side at once
+            record(span, _method_name(method), SPAN_KIND_CLIENT, start_ns, code)
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+def _client_span() -> SpanContext:
+    """A child of the current span (the RPC being handled, or the outbox event being delivered);
+    a new trace when there is none (a background job's own call)."""
+    parent = current_span()
+    return parent.child() if parent is not None else server_span(None)
+
+
+def _method_name(method: Any) -> str:
+    """The full method path of a generated stub's multi-callable (`/pkg.Service/Method`)."""
+    name = getattr(method, "_method", b"")
+    return name.decode() if isinstance(name, bytes) else str(name or "unknown")
 
 
 def _domain_error(error: grpc.aio.AioRpcError) -> errors.DomainError:

@@ -1,6 +1,6 @@
-"""The one server interceptor every service runs: request id, authentication, per-user rate
-limits on mutating RPCs, errors turned into gRPC statuses (the only place that happens), and
-one log line per RPC."""
+"""The one server interceptor every service runs: request id and trace context, authentication,
+per-user rate limits on mutating RPCs, errors turned into gRPC statuses (the only place that
+happens), and per RPC one log line, its metrics and (when exporting) its span."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ from ironpath_common.errors import (
     Unimplemented,
 )
 from ironpath_common.logging import method_var, request_id_var
+from ironpath_common.metrics import SERVER_STREAM, UNARY, ServiceMetrics
 from ironpath_common.ratelimit import RateLimiter
+from ironpath_common.tracing import SPAN_KIND_SERVER, TRACEPARENT, SpanContext, record, server_span, set_current
 
 logger = logging.getLogger("ironpath.rpc")
 
@@ -104,11 +106,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         users: UserTokenVerifier,
         services: ServiceTokenVerifier,
         rate_limiter: RateLimiter | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self._policies = dict(policies)
         self._users = users
         self._services = services
         self._rate_limiter = rate_limiter
+        self._metrics = metrics
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -158,20 +162,37 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if wait > 0:
             raise ResourceExhausted("too many changes in a short time; slow down and retry", wait)
 
-    def _begin(self, context: grpc.aio.ServicerContext, method: str) -> None:
-        request_id = ""
+    def _begin(self, context: grpc.aio.ServicerContext, method: str, grpc_type: str) -> SpanContext:
+        request_id = traceparent = ""
         for key, value in context.invocation_metadata() or ():
             if key == "x-request-id" and isinstance(value, str):
                 request_id = value[:64]
-                break
-        request_id_var.set(request_id or uuid.uuid4().hex)
+            elif key == TRACEPARENT and isinstance(value, str):
+                traceparent = value
+        request_id = request_id or uuid.uuid4().hex
+        request_id_var.set(request_id)
         method_var.set(method)
         _caller_var.set(None)
+        span = server_span(traceparent, request_id)
+        set_current(span)
+        if self._metrics is not None:
+            self._metrics.rpc_started(grpc_type, method)
+        return span
+
+    def _finish(
+        self, method: str, grpc_type: str, policy: Auth, code: str, start: float, start_ns: int, span: SpanContext
+    ) -> None:
+        seconds = time.perf_counter() - start
+        _log_rpc(code, seconds, policy)
+        if self._metrics is not None:
+            self._metrics.rpc_handled(grpc_type, method, code, seconds)
+        if policy is not Auth.NONE:  # health checks and reflection are not worth a span
+            record(span, method, SPAN_KIND_SERVER, start_ns, code)
 
     def _wrap_unary(self, behavior: Any, method: str, policy: Auth) -> Any:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            self._begin(context, method)
-            start = time.perf_counter()
+            start, start_ns = time.perf_counter(), time.time_ns()
+            span = self._begin(context, method, UNARY)
             code = "OK"
             try:
                 await self._authenticate(context, policy)
@@ -183,14 +204,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 code = domain.code
                 await context.abort_with_status(to_status(domain))
             finally:
-                _log_rpc(code, start, policy)
+                self._finish(method, UNARY, policy, code, start, start_ns, span)
 
         return unary
 
     def _wrap_stream(self, behavior: Any, method: str, policy: Auth) -> Any:
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            self._begin(context, method)
-            start = time.perf_counter()
+            start, start_ns = time.perf_counter(), time.time_ns()
+            span = self._begin(context, method, SERVER_STREAM)
             code = "OK"
             try:
                 await self._authenticate(context, policy)
@@ -203,7 +224,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 code = domain.code
                 await context.abort_with_status(to_status(domain))
             finally:
-                _log_rpc(code, start, policy)
+                self._finish(method, SERVER_STREAM, policy, code, start, start_ns, span)
 
         return stream
 
@@ -224,7 +245,7 @@ def _domain_error(error: BaseException) -> DomainError:
     return DomainError("internal error")
 
 
-def _log_rpc(code: str, start: float, policy: Auth) -> None:
+def _log_rpc(code: str, seconds: float, policy: Auth) -> None:
     # Health checks arrive every few seconds from every prober: keep them out of the info log.
     level = logging.DEBUG if policy is Auth.NONE and code == "OK" else logging.INFO
-    logger.log(level, "rpc", extra={"status": code, "duration_ms": round((time.perf_counter() - start) * 1000, 3)})
+    logger.log(level, "rpc", extra={"status": code, "duration_ms": round(seconds * 1000, 3)})

@@ -1,4 +1,5 @@
-"""JSON-lines logging for every service: one configuration, request context on every line."""
+"""JSON-lines logging for every service: one configuration, request context on every line
+(request id, method, and the W3C trace and span ids of the RPC or outbox delivery it belongs to)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from ironpath_common.tracing import current_span
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 method_var: contextvars.ContextVar[str] = contextvars.ContextVar("method", default="")
@@ -32,6 +35,9 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         if method := method_var.get():
             entry["method"] = method
+        if span := current_span():
+            entry["trace_id"] = span.trace_id
+            entry["span_id"] = span.span_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

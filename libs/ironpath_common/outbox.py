@@ -6,6 +6,10 @@ receiver has applied it before the RPC returns. Whatever that attempt misses, th
 retries with backoff until the receiver acknowledges. Receivers apply events idempotently
 by event id, so a delivery repeated after a crash changes nothing.
 
+Each event keeps the W3C `traceparent` of the RPC that wrote it, and its delivery runs in that
+trace (`ironpath_common.tracing.continuing`), so the receiver's log lines, however late the
+delivery, carry the trace id of the call that caused them.
+
 A delivered event is normally kept (marked sent). Destinations named in the relay's `forget`
 set have their events deleted once delivered instead: an erase event names the user it erases,
 and must not outlive the erasure it carried.
@@ -14,6 +18,7 @@ and must not outlive the erasure it carried.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -43,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ironpath_common.db import transaction
 from ironpath_common.errors import DomainError
+from ironpath_common.tracing import continuing, current_traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +76,8 @@ def outbox_table(metadata: MetaData) -> Table:
         # Set when the receiver refused the event for good (it is kept, not retried).
         Column("failed_at", DateTime(timezone=True), nullable=True),
         Column("last_error", Text, nullable=True),
+        # The W3C trace context of the RPC that wrote the event; its delivery continues that trace.
+        Column("traceparent", Text, nullable=True),
         Index("ix_outbox_pending", "next_attempt_at", postgresql_where=text("sent_at IS NULL AND failed_at IS NULL")),
     )
 
@@ -79,6 +87,7 @@ class Event:
     event_id: str
     destination: str
     payload: bytes
+    traceparent: str | None = None
 
 
 async def enqueue(session: AsyncSession, table: Table, destination: str, payload: Message, user_id: str) -> Event:
@@ -86,6 +95,7 @@ async def enqueue(session: AsyncSession, table: Table, destination: str, payload
     carry the event id the receiver deduplicates on (its `event_id` field)."""
     event_id = getattr(payload, "event_id")  # noqa: B009 - every event message has one
     data = payload.SerializeToString()
+    traceparent = current_traceparent()
     await session.execute(
         table.insert().values(
             event_id=uuid.UUID(event_id),
@@ -93,9 +103,10 @@ async def enqueue(session: AsyncSession, table: Table, destination: str, payload
             payload=data,
             user_id=user_id,
             next_attempt_at=datetime.now(UTC) + SENDER_HEAD_START,
+            traceparent=traceparent,
         )
     )
-    return Event(event_id, destination, data)
+    return Event(event_id, destination, data, traceparent)
 
 
 def new_event_id() -> str:
@@ -117,27 +128,37 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         forget: Collection[str] = (),
     ) -> None:
-        self._sessions = sessions
-        self._table = table
+        self.sessions = sessions
+        self.table = table
         self._handlers = dict(handlers)
         self._poll_seconds = poll_seconds
         # Destinations whose events are deleted once delivered rather than marked sent.
         self._forget = frozenset(forget)
         self._wake = asyncio.Event()
+        # Delivery attempts by (destination, result): what the metrics endpoint reports.
+        self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    @property
+    def destinations(self) -> list[str]:
+        return list(self._handlers)
 
     async def deliver_now(self, events: list[Event]) -> None:
         """The sender's own attempt right after its commit. A failure is left to the relay."""
-        t = self._table
+        t = self.table
         for event in events:
             values: dict[str, object] = {"sent_at": func.now()}
             try:
-                await self._handlers[event.destination](event.payload)
+                with continuing(event.traceparent):
+                    await self._handlers[event.destination](event.payload)
             except Exception as error:  # the caller's transaction is committed: never fail the RPC now
                 reason = str(getattr(error, "code", type(error).__name__))
                 logger.warning("outbox delivery deferred: %s %s", event.destination, reason)
                 values = {"next_attempt_at": func.now() + timedelta(seconds=0.5), "last_error": reason}
+                self.outcomes[event.destination, "retry"] += 1
+            else:
+                self.outcomes[event.destination, "delivered"] += 1
             pending = and_(t.c.event_id == uuid.UUID(event.event_id), t.c.sent_at.is_(None))
-            async with transaction(self._sessions) as session:
+            async with transaction(self.sessions) as session:
                 if "sent_at" in values and event.destination in self._forget:
                     await session.execute(delete(t).where(pending))
                 else:
@@ -159,11 +180,11 @@ class OutboxRelay:
 
     async def deliver_due(self) -> int:
         """One pass over due events, locked so concurrent relays (replicas) never share one."""
-        t = self._table
-        async with transaction(self._sessions) as session:
+        t = self.table
+        async with transaction(self.sessions) as session:
             rows = (
                 await session.execute(
-                    select(t.c.event_id, t.c.destination, t.c.payload, t.c.attempts)
+                    select(t.c.event_id, t.c.destination, t.c.payload, t.c.attempts, t.c.traceparent)
                     .where(t.c.sent_at.is_(None), t.c.failed_at.is_(None), t.c.next_attempt_at <= func.now())
                     .order_by(t.c.next_attempt_at)
                     .limit(BATCH_SIZE)
@@ -171,7 +192,8 @@ class OutboxRelay:
                 )
             ).all()
             for row in rows:
-                values = await self._attempt(row.destination, row.payload, row.attempts)
+                with continuing(row.traceparent):
+                    values = await self._attempt(row.destination, row.payload, row.attempts)
                 if "sent_at" in values and row.destination in self._forget:
                     await session.execute(delete(t).where(t.c.event_id == row.event_id))
                 else:
@@ -181,21 +203,25 @@ class OutboxRelay:
     async def _attempt(self, destination: str, payload: bytes, attempts: int) -> dict[str, object]:
         handler = self._handlers.get(destination)
         if handler is None:
+            self.outcomes[destination, "refused"] += 1
             return {"failed_at": func.now(), "last_error": f"no handler for {destination}"}
         try:
             await handler(payload)
         except DomainError as error:
             if error.code in PERMANENT:
                 logger.error("outbox event refused for good: %s %s", destination, error.code)
+                self.outcomes[destination, "refused"] += 1
                 return {
                     "failed_at": func.now(),
                     "attempts": attempts + 1,
                     "last_error": f"{error.code}: {error.message}",
                 }
             delay = min(0.5 * 2**attempts, MAX_BACKOFF_SECONDS)
+            self.outcomes[destination, "retry"] += 1
             return {
                 "attempts": attempts + 1,
                 "next_attempt_at": func.now() + timedelta(seconds=delay),
                 "last_error": f"{error.code}: {error.message}"[:500],
             }
+        self.outcomes[destination, "delivered"] += 1
         return {"sent_at": func.now(), "attempts": attempts + 1, "last_error": None}

@@ -1,5 +1,6 @@
 """The server factory every service starts through: grpc.aio with the interceptor, standard
-health (SERVING only while the database answers), reflection, and a graceful stop on SIGTERM."""
+health (SERVING only while the database answers), reflection, Prometheus metrics on their own
+HTTP port, span export when an OTLP endpoint is configured, and a graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -25,9 +26,13 @@ from ironpath_common.auth import ServiceTokenVerifier, UserTokenVerifier
 from ironpath_common.db import create_engine, create_sessionmaker, ping, prepare_database
 from ironpath_common.interceptors import Auth, ServerInterceptor
 from ironpath_common.logging import configure_logging
+from ironpath_common.metrics import OutboxCollector, PoolCollector, ServiceMetrics
+from ironpath_common.otlp import OtlpExporter
+from ironpath_common.outbox import OutboxRelay
 from ironpath_common.ratelimit import RateLimiter
 from ironpath_common.retention import PurgeRule, check_rules, purge_once
 from ironpath_common.settings import ConfigError, ServiceSettings
+from ironpath_common.tracing import set_sink
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +57,36 @@ class GrpcService:
 @dataclass
 class App:
     """What a service process serves: its gRPC services, how to tell its database answers,
-    background work that lives as long as the server (relays, listeners) and what to close."""
+    background work that lives as long as the server (relays, listeners), what to close, and
+    what its metrics endpoint reports besides the RPCs (its pool, its outbox)."""
 
     services: Sequence[GrpcService]
     database_ready: Callable[[], Awaitable[bool]]
     tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    engine: AsyncEngine | None = None
+    outboxes: list[OutboxRelay] = field(default_factory=list)
 
 
 def sqlalchemy_app(engine: AsyncEngine, services: Sequence[GrpcService]) -> App:
     """An App whose database is one SQLAlchemy engine, disposed on stop."""
-    return App(services, lambda: ping(engine), on_stop=[engine.dispose])
+    return App(services, lambda: ping(engine), on_stop=[engine.dispose], engine=engine)
+
+
+def _start_metrics(settings: ServiceSettings, app: App) -> ServiceMetrics:
+    metrics = ServiceMetrics()
+    if app.engine is not None:
+        metrics.add(PoolCollector(app.engine))
+    for relay in app.outboxes:
+        metrics.add(OutboxCollector(relay, asyncio.get_running_loop()))
+    if settings.metrics_port:
+        try:
+            port = metrics.serve(settings.host, settings.metrics_port)
+        except OSError as error:
+            logger.error("metrics port %s:%s unavailable: %s", settings.host, settings.metrics_port, error)
+            sys.exit(1)
+        logger.info("metrics at http://%s:%s/metrics", settings.host, port)
+    return metrics
 
 
 async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None = None) -> None:
@@ -71,11 +95,15 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     policies = {s.full_name: s.auth for s in services}
     policies[health.SERVICE_NAME] = Auth.NONE
     policies[reflection.SERVICE_NAME] = Auth.NONE
+    metrics = _start_metrics(settings, app)
+    exporter = OtlpExporter(settings.otlp) if settings.otlp is not None else None
+    set_sink(exporter)
     interceptor = ServerInterceptor(
         policies,
         UserTokenVerifier(settings.auth),
         ServiceTokenVerifier(settings.auth),
         RateLimiter(settings.rate_limit),
+        metrics,
     )
     server = grpc.aio.server(
         interceptors=[interceptor],
@@ -106,6 +134,9 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
 
     monitor = asyncio.create_task(_monitor_database(app.database_ready, health_servicer, names))
     background = [asyncio.create_task(task()) for task in app.tasks]
+    export = asyncio.create_task(exporter.run()) if exporter is not None else None
+    if exporter is not None:
+        logger.info("exporting spans to %s", exporter.settings.traces_url)
     # Objects made during start-up live for the whole process: keep them out of GC scans.
     gc.collect()
     gc.freeze()
@@ -123,6 +154,12 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
             await task
     for hook in app.on_stop:
         await hook()
+    if export is not None:  # last: the relay's final deliveries made spans too
+        export.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await export
+        set_sink(None)
+    metrics.stop()
     logger.info("stopped")
 
 

@@ -8,6 +8,7 @@ stops the process before it serves anything.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ DEV_SERVICE_TOKEN_SECRET = "ironpath-development-service-secret-do-not-use-in-pr
 DEV_JWT_ISSUER = "http://127.0.0.1:54321/auth/v1"
 
 SERVICE_PORTS = {"program": 50051, "progress": 50052, "feedback": 50053}
+# Each service's Prometheus endpoint (plain HTTP, `/metrics`); the gateway's Envoy serves its own on 9150.
+METRICS_PORTS = {"program": 9151, "progress": 9152, "feedback": 9153}
 
 
 class ConfigError(Exception):
@@ -154,6 +157,60 @@ class RateLimitSettings:
         )
 
 
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Where the services' spans are exported (see `ironpath_common.otlp`), from the standard
+    OpenTelemetry variables."""
+
+    traces_url: str
+    headers: Mapping[str, str]
+    timeout_seconds: float
+    service_name: str
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> OtlpSettings | None:
+        """None unless an endpoint is configured (and the SDK switch is not off)."""
+        env = os.environ if env is None else env
+        if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            return None
+        url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+        if not url:
+            base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+            if not base:
+                return None
+            url = base.rstrip("/") + "/v1/traces"
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigError(f"OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL, got {url!r}")
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+            protocol = env.get(name, "").strip()
+            if protocol and protocol != "http/json":
+                raise ConfigError(f"{name}={protocol!r}: IronPath exports OTLP over http/json only")
+        raw_timeout = env.get("OTEL_EXPORTER_OTLP_TIMEOUT", "").strip() or "10000"
+        try:
+            timeout = int(raw_timeout) / 1000
+        except ValueError:
+            raise ConfigError(f"OTEL_EXPORTER_OTLP_TIMEOUT must be milliseconds, got {raw_timeout!r}") from None
+        return cls(
+            traces_url=url,
+            headers=_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS", "")),
+            timeout_seconds=max(timeout, 0.1),
+            service_name=env.get("OTEL_SERVICE_NAME", "").strip() or f"ironpath-{service}",
+        )
+
+
+def _headers(raw: str) -> dict[str, str]:
+    """`key1=value1,key2=value2`, values URL-encoded (the OTLP exporter's format)."""
+    headers = {}
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if not item.strip():
+            continue
+        if not sep or not key.strip():
+            raise ConfigError("OTEL_EXPORTER_OTLP_HEADERS takes key=value pairs separated by commas")
+        headers[key.strip()] = urllib.parse.unquote(value.strip())
+    return headers
+
+
 def service_address(name: str, env: Mapping[str, str] | None = None) -> str:
     """Where a service is reached by other processes (`host:port`)."""
     env = os.environ if env is None else env
@@ -163,6 +220,15 @@ def service_address(name: str, env: Mapping[str, str] | None = None) -> str:
 def service_port(name: str, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     return _int(env, f"IRONPATH_{name.upper()}_PORT", SERVICE_PORTS[name])
+
+
+def metrics_port(name: str, env: Mapping[str, str] | None = None) -> int:
+    """Where a service serves its Prometheus metrics; 0 serves none."""
+    env = os.environ if env is None else env
+    port = _non_negative(env, f"IRONPATH_{name.upper()}_METRICS_PORT", METRICS_PORTS[name])
+    if port > 65535:
+        raise ConfigError(f"IRONPATH_{name.upper()}_METRICS_PORT must be a TCP port, got {port}")
+    return port
 
 
 def database_url(name: str, env: Mapping[str, str] | None = None) -> str:
@@ -181,6 +247,8 @@ class ServiceSettings:
     name: str
     host: str
     port: int
+    # Prometheus metrics over HTTP on the same host; 0: none.
+    metrics_port: int
     database_url: str
     db_pool_size: int
     grace_seconds: float
@@ -188,6 +256,8 @@ class ServiceSettings:
     auth: AuthSettings
     retention: RetentionSettings
     rate_limit: RateLimitSettings
+    # OpenTelemetry span export; None unless an OTLP endpoint is configured.
+    otlp: OtlpSettings | None
 
     @classmethod
     def base_from_env(cls, name: str, env: Mapping[str, str] | None = None) -> dict[str, object]:
@@ -197,6 +267,7 @@ class ServiceSettings:
             # Containers set 0.0.0.0; a developer machine keeps services off the network.
             "host": env.get("IRONPATH_BIND_HOST", "127.0.0.1"),
             "port": service_port(name, env),
+            "metrics_port": metrics_port(name, env),
             "database_url": database_url(name, env),
             "db_pool_size": _int(env, "IRONPATH_DB_POOL_SIZE", 10),
             "grace_seconds": float(_int(env, "IRONPATH_GRACE_SECONDS", 5)),
@@ -204,4 +275,5 @@ class ServiceSettings:
             "auth": AuthSettings.from_env(env),
             "retention": RetentionSettings.from_env(env),
             "rate_limit": RateLimitSettings.from_env(env),
+            "otlp": OtlpSettings.from_env(name, env),
         }

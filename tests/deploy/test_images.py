@@ -17,7 +17,7 @@ import pytest
 
 from deploy.local.postgres import SERVICES
 from ironpath_common.server import COMMANDS
-from ironpath_common.settings import SERVICE_PORTS
+from ironpath_common.settings import METRICS_PORTS, SERVICE_PORTS
 from tests.support.ports import free_port
 from tests.support.services import ServiceStack
 
@@ -202,7 +202,7 @@ def test_each_service_image_starts_the_module_make_run_starts(
         assert stage.base == "app"
         assert stage.one("ENTRYPOINT") == f'["python", "-m", "{name}_svc"]'
         assert (REPO / "services" / f"{name}_svc" / "__main__.py").is_file()
-        assert stage.one("EXPOSE") == str(SERVICE_PORTS[name])
+        assert stage.one("EXPOSE") == f"{SERVICE_PORTS[name]} {METRICS_PORTS[name]}"
         assert stage.one("HEALTHCHECK").endswith(f'CMD ["python", "/usr/local/bin/grpc-health-check", "{name}"]')
     # `docker run IMAGE migrate` appends to the entrypoint: a command the services know.
     assert "migrate" in COMMANDS

@@ -22,7 +22,7 @@ from feedback_svc.config import FeedbackSettings
 from gateway.config import PUBLIC_SERVICES, GatewaySettings, write_config
 from gateway.envoy import validate as envoy_validate
 from ironpath_common.server import COMMANDS
-from ironpath_common.settings import SERVICE_PORTS, ServiceSettings
+from ironpath_common.settings import METRICS_PORTS, SERVICE_PORTS, ServiceSettings
 from program_svc.config import ProgramSettings
 from progress_svc.config import ProgressSettings
 
@@ -150,7 +150,15 @@ def test_each_service_runs_restricted_with_grpc_probes_on_its_port(overlay: str,
     (container,) = spec["containers"]
     port = SERVICE_PORTS[name]
     assert container["image"].startswith(f"ironpath/{name}:")
-    assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "grpc", "containerPort": port, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": METRICS_PORTS[name], "protocol": "TCP"},
+    ]
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORTS[name]),
+        "prometheus.io/path": "/metrics",
+    }
     # The overall health (no service name: ""), the one `make run` waits for before it starts Envoy.
     supervisor = (REPO / "deploy" / "local" / "supervisor.py").read_text(encoding="utf-8")
     assert 'health_pb2.HealthCheckRequest(service="")' in supervisor
@@ -185,6 +193,8 @@ def test_each_service_loads_its_settings_from_the_manifests(overlay: str, name: 
     settings: ServiceSettings = SETTINGS[name].from_env(env)
     assert settings.host == "0.0.0.0"
     assert settings.port == SERVICE_PORTS[name]
+    assert settings.metrics_port == METRICS_PORTS[name]
+    assert settings.otlp is None  # span export is opt-in (OTEL_EXPORTER_OTLP_ENDPOINT)
     assert settings.database_url == secret[f"IRONPATH_{name.upper()}_DATABASE_URL"]
     assert settings.auth.environment == ("development" if overlay == "dev" else "production")
     others = {f"IRONPATH_{other.upper()}_DATABASE_URL" for other in SERVICES if other != name}
@@ -272,6 +282,13 @@ def test_network_policies_admit_only_the_gateway_and_the_callers_the_code_has() 
         assert rule["ports"] == [{"protocol": "TCP", "port": SERVICE_PORTS[name]}]
     (gateway_rule,) = policies["gateway-ingress"]["spec"]["ingress"]
     assert gateway_rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+    # Metrics ports: from the monitoring namespace only, and no other port opened that way.
+    metrics = policies["metrics-ingress"]["spec"]
+    (expression,) = metrics["podSelector"]["matchExpressions"]
+    assert set(expression["values"]) == {*SERVICES, "gateway"}
+    (rule,) = metrics["ingress"]
+    assert [peer.keys() for peer in rule["from"]] == [{"namespaceSelector"}]
+    assert {p["port"] for p in rule["ports"]} == {9150, *METRICS_PORTS.values()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,6 +315,11 @@ def test_the_gateway_pod_renders_a_config_the_real_envoy_accepts(overlay: str, t
     assert not {k for k in env if k.endswith("_DATABASE_URL")}
     settings = GatewaySettings.from_env(env)
     assert settings.port == envoy["ports"][0]["containerPort"] == 8080
+    # Prometheus scrapes the listener that forwards only /stats/prometheus; the admin stays on loopback.
+    assert envoy["ports"][1] == {"name": "metrics", "containerPort": settings.metrics_port, "protocol": "TCP"}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(settings.metrics_port)
+    assert annotations["prometheus.io/path"] == "/stats/prometheus"
     assert settings.listen_host == "0.0.0.0"
     assert {u.name: u.addresses for u in settings.upstreams} == {
         name: (f"{name}:{SERVICE_PORTS[name]}",) for name in SERVICES
@@ -337,6 +359,7 @@ def test_manifests_and_make_run_agree_on_ports_addresses_and_service_environment
     ones (its own database only), and both put the services on the same ports."""
     supervisor = Supervisor(env={"IRONPATH_ENV": "development"})
     assert {name: ports[0] for name, ports in supervisor.ports.items()} == SERVICE_PORTS
+    assert {name: ports[0] for name, ports in supervisor.metrics_ports.items()} == METRICS_PORTS
 
     databases = Databases(urls={name: f"postgresql+asyncpg://x/ironpath_{name}" for name in SERVICES}, source="test")
     local_env = supervisor._service_env(databases)
@@ -348,6 +371,7 @@ def test_manifests_and_make_run_agree_on_ports_addresses_and_service_environment
         expected = set(local_env) - {f"IRONPATH_{o.upper()}_DATABASE_URL" for o in SERVICES if o != name}
         assert expected <= cluster_env, name
         assert config[f"IRONPATH_{name.upper()}_PORT"] == str(SERVICE_PORTS[name])
+        assert config[f"IRONPATH_{name.upper()}_METRICS_PORT"] == str(METRICS_PORTS[name])
         # Others reach a service at its Service name on the same port the supervisor uses.
         host, _, port = config[f"IRONPATH_{name.upper()}_ADDR"].rpartition(":")
         assert (host, port) == (name, local_env[f"IRONPATH_{name.upper()}_ADDR"].rpartition(":")[2])

@@ -109,9 +109,11 @@ def _start(clone: Path, replicas: int, tmp_path: Path, databases: dict[str, str]
     env["IRONPATH_ENV"] = "development"
     for name in SERVICES:
         env[f"IRONPATH_{name.upper()}_PORT"] = str(_port_with_replicas(replicas))
+        env[f"IRONPATH_{name.upper()}_METRICS_PORT"] = str(_port_with_replicas(replicas))
         env[f"IRONPATH_{name.upper()}_DATABASE_URL"] = databases[name]
     env["IRONPATH_GATEWAY_PORT"] = str(free_port())
     env["IRONPATH_ENVOY_ADMIN_PORT"] = str(free_port())
+    env["IRONPATH_ENVOY_METRICS_PORT"] = str(free_port())
     stderr_path = tmp_path / "supervisor.stderr"
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(

@@ -399,3 +399,33 @@ def test_each_service_cluster_is_http2_health_checked_and_never_panics() -> None
         assert check["no_traffic_interval"] == "2s" and check["interval"] == "5s"
         assert check["unhealthy_threshold"] == 2
         assert found["common_lb_config"]["healthy_panic_threshold"] == {"value": 0}
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def test_the_metrics_listener_forwards_only_get_stats_prometheus_to_the_loopback_admin() -> None:
+    config = render(settings_for({**DEVELOPMENT, "IRONPATH_ENVOY_METRICS_PORT": "19150"}))
+    listeners = {listener["name"]: listener for listener in config["static_resources"]["listeners"]}
+    metrics = listeners["ironpath_metrics"]
+    assert metrics["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 19150}
+    manager = metrics["filter_chains"][0]["filters"][0]["typed_config"]
+    forward, rest = manager["route_config"]["virtual_hosts"][0]["routes"]
+    assert forward["match"] == {
+        "path": "/stats/prometheus",
+        "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+    }
+    assert forward["route"]["cluster"] == "envoy_admin"
+    assert rest == {"match": {"prefix": "/"}, "direct_response": {"status": 404}}
+    admin = cluster(config, "envoy_admin")["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert admin["endpoint"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9901}
+    assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+
+
+def test_without_a_metrics_port_no_metrics_listener_is_rendered_and_a_clash_is_refused() -> None:
+    for env in (DEVELOPMENT, {**DEVELOPMENT, "IRONPATH_ENVOY_METRICS_PORT": "0"}):
+        config = render(settings_for(env))
+        assert [listener["name"] for listener in config["static_resources"]["listeners"]] == ["ironpath_gateway"]
+        assert "envoy_admin" not in {c["name"] for c in config["static_resources"]["clusters"]}
+    with pytest.raises(ConfigError, match="IRONPATH_ENVOY_METRICS_PORT"):
+        settings_for({**DEVELOPMENT, "IRONPATH_ENVOY_METRICS_PORT": "9901"})

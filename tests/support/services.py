@@ -67,15 +67,22 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    # Its own Prometheus port, so any number of processes of one service can run side by side.
+    metrics_port: int = field(default_factory=free_port)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
     def start(self) -> None:
         log = self.log_path.open("ab")
+        env = {**self.env, f"IRONPATH_{self.name.upper()}_METRICS_PORT": str(self.metrics_port)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"{self.name}_svc"], cwd=REPO, env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", f"{self.name}_svc"], cwd=REPO, env=env, stdout=log, stderr=log
         )
         log.close()
 
