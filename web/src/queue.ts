@@ -150,7 +150,8 @@ export class OfflineQueue {
       createdAt: options.createdAt ?? new Date().toISOString(),
       attempts: 0,
     });
-    this.pending.push(action);
+    // (A processing run may have read it from the store already.)
+    if (!this.pending.some((a) => a.seq === action.seq)) this.pending.push(action);
     this.changed();
     this.kick();
     return action as QueuedAction<P>;
@@ -209,13 +210,11 @@ export class OfflineQueue {
 
   private async process(): Promise<void> {
     await this.load();
-    // Another tab may have sent (and removed) actions while this one waited for the lock.
+    // With several tabs the store is the truth: while this one waited for the lock, another may
+    // have sent (and removed) actions, or stored new ones and been closed.
     if (this.opts.exclusive) {
-      const stored = new Set((await this.opts.store.list()).map((a) => a.seq));
-      if (this.pending.some((a) => !stored.has(a.seq))) {
-        this.pending = this.pending.filter((a) => stored.has(a.seq));
-        this.changed();
-      }
+      this.pending = await this.opts.store.list();
+      this.changed();
     }
     for (;;) {
       if (this.paused) return;

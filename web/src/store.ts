@@ -234,8 +234,9 @@ export class AppStore {
     }
     const sameUser = this.state.identity?.userId === identity.userId;
     this.set({ phase: "signedIn", identity, authRejected: false, accountDeleted: false });
+    // The same lifter signing in again (a refused token replaced): read everything afresh.
     if (!sameUser) void this.loadEverything();
-    else if (this.state.programId) void this.openProgram(this.state.programId, true);
+    else void this.reread();
     this.queue.resume();
   }
 

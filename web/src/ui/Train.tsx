@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState, type FormEvent } from "react";
-import { sessionKeyString, type FeedbackPayload, type PlainSet, type SessionKey } from "../actions";
+import { sessionKeyString, type CompletePayload, type FeedbackPayload, type PlainSet, type SessionKey } from "../actions";
 import { BodyArea, Equipment, FeedbackCategory, type PlannedSession } from "../gen/ironpath/common/v1/training_pb";
 import { ReadinessRecommendation, type Adjustment } from "../gen/ironpath/feedback/v1/feedback_pb";
 import { SessionStatus } from "../gen/ironpath/progress/v1/progress_pb";
@@ -286,7 +286,7 @@ function FeedbackPanel({ sessionKey, shown, session, unit }: { sessionKey: Sessi
       painArea: categories.includes(FeedbackCategory.JOINT_PAIN) ? painArea : 0,
       notes: notes.trim(),
       sessionRpe: Number(rpe),
-      performedSets: (shown.log?.performedSets ?? []).map((p) => ({
+      performedSets: shown.log?.performedSets.length ? shown.log.performedSets.map((p) => ({
         exerciseId: p.exerciseId,
         setNumber: p.setNumber,
         targetReps: p.targetReps,
@@ -295,7 +295,10 @@ function FeedbackPanel({ sessionKey, shown, session, unit }: { sessionKey: Sessi
         actualReps: p.actualReps,
         actualLoadKg: p.actualLoadKg,
         actualRpe: p.actualRpe,
-      })),
+      }))
+        : // Completed on this device and not sent yet: the sets are in the queued completion.
+          ((s.pending.find((a) => a.kind === "completeSession" && sessionKeyString(a.payload as SessionKey) === key)?.payload as CompletePayload | undefined)
+            ?.performedSets ?? []),
       unavailableEquipment: categories.includes(FeedbackCategory.EQUIPMENT_UNAVAILABLE) ? missing : [],
       completeTime,
     };

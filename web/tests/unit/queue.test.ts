@@ -191,6 +191,25 @@ describe("the offline queue", () => {
     expect(q.waiting()).toEqual([]);
   });
 
+  it("with several tabs, the one holding the lock also sends what another tab stored", async () => {
+    const factory = new IDBFactory();
+    let chain: Promise<unknown> = Promise.resolve();
+    const exclusive = <T,>(run: () => Promise<T>): Promise<T> => {
+      const next = chain.then(run);
+      chain = next.catch(() => undefined);
+      return next;
+    };
+    const open = harness(factory, { exclusive });
+    await open.queue.load();
+    const closing = harness(factory, { exclusive });
+    closing.queue.pause(); // this tab is closed before it sends
+    const left = await closing.queue.enqueue("completeSession", { week: 1, day: 1 });
+    open.queue.kick();
+    await open.queue.flush();
+    expect(open.sent.map((a) => a.requestId)).toEqual([left.requestId]);
+    expect(await new IdbQueueStore(factory, "test").list()).toEqual([]);
+  });
+
   it("sends only the signed-in lifter's actions", async () => {
     const h = harness(new IDBFactory());
     await h.queue.enqueue("completeSession", { week: 1, day: 1 }, { userId: BOB });
