@@ -35,6 +35,7 @@ from bench.progress_floor import (
 )
 from ironpath.progress.v1 import progress_pb2 as pb
 from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
+from progress_svc.repository import figures_for_stored_sets
 
 
 async def _caller(context: grpc.aio.ServicerContext) -> str:
@@ -66,6 +67,8 @@ class FloorServicer(pb_grpc.ProgressServiceServicer):
         user_id = await _caller(context)
         ref = request.session
         performed = pb.SessionLog(performed_sets=request.performed_sets).SerializeToString() or None
+        # The figures the service stores beside the sets, by the service's own rules.
+        figures = figures_for_stored_sets(performed)
         try:
             response = await complete_session(
                 self._pool,
@@ -75,6 +78,7 @@ class FloorServicer(pb_grpc.ProgressServiceServicer):
                 (uuid.UUID(ref.program_id), ref.week_number, ref.day_number),
                 request.complete_time.ToDatetime(tzinfo=UTC),
                 performed,
+                figures,
                 request.session_rpe or None,
                 build=completion_response,
             )

@@ -57,6 +57,7 @@ from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
 from ironpath_common.auth import mint_user_token
 from ironpath_common.db import prepare_database
 from ironpath_common.settings import AuthSettings
+from progress_svc.repository import figures_for_stored_sets
 from tests.support.ports import free_port
 from tests.support.services import ADMIN_DSN, ServiceProcess
 
@@ -193,8 +194,11 @@ class Reader:
     summary: pb.GetProgramProgressRequest
 
 
-# user_id, request_id, request hash, (program, week, day), completed_at, performed_pb, session_rpe
-FloorParams = tuple[str, uuid.UUID, bytes, tuple[uuid.UUID, int, int], datetime, bytes | None, float | None]
+# user_id, request_id, request hash, (program, week, day), completed_at, performed_pb, figures_pb,
+# session_rpe
+FloorParams = tuple[
+    str, uuid.UUID, bytes, tuple[uuid.UUID, int, int], datetime, bytes | None, bytes | None, float | None
+]
 
 
 @dataclass
@@ -206,6 +210,7 @@ class Write:
     # What the asyncpg floor sends (built before the clock starts, like the requests).
     params: FloorParams | None = None
     performed_pb: bytes | None = None
+    figures_pb: bytes | None = None
 
 
 class Client:
@@ -278,6 +283,7 @@ class Client:
     def new_request_ids(self, floor_params: bool) -> None:
         """A fresh request id on every write request; with `floor_params`, also the asyncpg
         floor's statement parameters for it (its request hash needs the id)."""
+        figures: dict[bytes, bytes | None] = {}
         for write in self.writes:
             write.request.request_id = str(uuid.uuid4())
             if not floor_params:
@@ -286,6 +292,9 @@ class Client:
             ref = write.request.session
             if write.performed_pb is None:
                 write.performed_pb = pb.SessionLog(performed_sets=write.request.performed_sets).SerializeToString()
+                if write.performed_pb not in figures:
+                    figures[write.performed_pb] = figures_for_stored_sets(write.performed_pb)
+                write.figures_pb = figures[write.performed_pb]
             write.params = (
                 write.user_id,
                 uuid.UUID(write.request.request_id),
@@ -293,6 +302,7 @@ class Client:
                 (uuid.UUID(ref.program_id), ref.week_number, ref.day_number),
                 write.request.complete_time.ToDatetime(tzinfo=UTC),
                 write.performed_pb,
+                write.figures_pb,
                 write.request.session_rpe or None,
             )
 
@@ -490,7 +500,7 @@ async def _measured_pids(client: Client, stack: Stack) -> list[int]:
 
 async def run(options: Options) -> Outcome:
     started = time.perf_counter()
-    await asyncio.to_thread(prepare_database, database_url(), MIGRATIONS, "progress_alembic_version")
+    await asyncio.to_thread(prepare_database, database_url(), MIGRATIONS, data.VERSION_TABLE)
     conn = await asyncpg.connect(database_dsn())
     try:
         ready = await data.dataset_ready(conn)

@@ -6,8 +6,10 @@ migrations, and is filled once: PostgreSQL expands a handful of template session
 bytes made here) over `generate_series`, and `bench_meta` records that the fill finished.
 Later runs only undo what the benchmark's writes changed, so every run reads the same data.
 
-Lifters 0-8,999 are read; lifters 9,000-9,999 ("writers") start with every session planned
-and are the only ones MarkSessionComplete touches, so `reset_writes` restores them exactly.
+Completed logs carry the figures the service computes from their sets (its own function), as
+if the service had written them. Lifters 0-8,999 are read; lifters 9,000-9,999 ("writers")
+start with every session planned and are the only ones MarkSessionComplete touches, so
+`reset_writes` restores them exactly.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import asyncpg
 
 from ironpath.common.v1 import training_pb2 as tpb
 from ironpath.progress.v1 import progress_pb2 as pb
+from progress_svc.repository import figures_for_stored_sets
 
 logger = logging.getLogger("bench.progress")
 
 DATABASE = "ironpath_bench_progress"
-# Bump when the shape of the data changes: the next run refills.
-DATASET_VERSION = 1
+VERSION_TABLE = "progress_alembic_version"
+# Bump when the shape of the data changes: the next run refills (so does a new schema revision,
+# since the service's migrations may rewrite rows).
+DATASET_VERSION = 2
 
 LIFTERS = 10_000
 WRITERS = 1_000
@@ -276,9 +281,9 @@ def _template_index(week: int, day: int, level: int) -> int:
     return ((week - 1) * DAYS + (day - 1)) * LEVELS + level
 
 
-def templates() -> dict[str, list[bytes]]:
-    planned: list[bytes] = []
-    adjusted: list[bytes] = []
+def templates() -> dict[str, list[bytes | None]]:
+    planned: list[bytes | None] = []
+    adjusted: list[bytes | None] = []
     performed: list[bytes] = []
     for week in range(1, WEEKS + 1):
         for day in range(1, DAYS + 1):
@@ -288,10 +293,13 @@ def templates() -> dict[str, list[bytes]]:
                 planned.append(session.SerializeToString())
                 adjusted.append(adjusted_plan(session).SerializeToString())
                 performed += [performed_bytes(session, 0), performed_bytes(session, 1)]
+    # The figures the service stores beside every set it writes, by its own rules.
+    figures = [figures_for_stored_sets(p) for p in performed]
     return {
         "planned": planned,
         "adjusted": adjusted,
-        "performed": performed,
+        "performed": list(performed),
+        "figures": figures,
         "feedback": [f.SerializeToString() for f in FEEDBACK_TEMPLATES],
     }
 
@@ -302,7 +310,7 @@ def templates() -> dict[str, list[bytes]]:
 _FILL = f"""
 INSERT INTO progress_logs (
     user_id, program_id, week_number, day_number, title, planned_date, status, scheduled_date,
-    completed_at, skip_reason, session_rpe, planned_pb, adjusted_pb, performed_pb, feedback_pb,
+    completed_at, skip_reason, session_rpe, planned_pb, adjusted_pb, performed_pb, figures_pb, feedback_pb,
     version, created_at, updated_at)
 SELECT
     '{_USER_PREFIX}' || lpad(l.i::text, 12, '0'),
@@ -318,6 +326,7 @@ SELECT
     ($4::bytea[])[x.template + 1],
     CASE WHEN x.adjusted THEN ($5::bytea[])[x.template + 1] END,
     CASE WHEN x.status = 'completed' THEN ($6::bytea[])[x.template * 2 + (l.i + x.p) % 2 + 1] END,
+    CASE WHEN x.status = 'completed' THEN ($9::bytea[])[x.template * 2 + (l.i + x.p) % 2 + 1] END,
     CASE WHEN x.feedback THEN ($7::bytea[])[(l.i + x.p) % 2 + 1] END,
     1 + (x.status <> 'planned')::int + x.feedback::int + x.adjusted::int,
     x.created_at,
@@ -355,14 +364,23 @@ _META = "CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value json
 _CHUNK = 500
 
 
-def _meta() -> dict[str, object]:
-    return {"version": DATASET_VERSION, "lifters": LIFTERS, "weeks": WEEKS, "days": DAYS, "writers": WRITERS}
+async def _meta(conn: asyncpg.Connection) -> dict[str, object]:
+    schema = await conn.fetchval(f"SELECT version_num FROM {VERSION_TABLE}")
+    return {
+        "version": DATASET_VERSION,
+        "schema": schema,
+        "lifters": LIFTERS,
+        "weeks": WEEKS,
+        "days": DAYS,
+        "writers": WRITERS,
+    }
 
 
 async def dataset_ready(conn: asyncpg.Connection) -> bool:
+    """True when the fill finished, for this dataset version and this schema revision."""
     await conn.execute(_META)
     stored = await conn.fetchval("SELECT value FROM bench_meta WHERE key = 'dataset'")
-    return stored is not None and json.loads(stored) == _meta()
+    return stored is not None and json.loads(stored) == await _meta(conn)
 
 
 async def fill(dsn: str, workers: int = 2) -> float:
@@ -399,6 +417,7 @@ async def fill(dsn: str, workers: int = 2) -> float:
                     t["performed"],
                     t["feedback"],
                     ANCHOR,
+                    t["figures"],
                 )
                 logger.info("filled lifters %d-%d", lo, hi - 1)
         finally:
@@ -411,7 +430,7 @@ async def fill(dsn: str, workers: int = 2) -> float:
         await conn.execute(
             "INSERT INTO bench_meta (key, value) VALUES ('dataset', $1::jsonb)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            json.dumps(_meta()),
+            json.dumps(await _meta(conn)),
         )
     finally:
         await conn.close()
@@ -427,9 +446,9 @@ async def reset_writes(dsn: str) -> int:
             status = await conn.execute(
                 """
                 UPDATE progress_logs
-                SET status = 'planned', completed_at = NULL, performed_pb = NULL, session_rpe = NULL,
-                    skip_reason = NULL, scheduled_date = NULL, feedback_pb = NULL, adjusted_pb = NULL,
-                    version = 1, updated_at = created_at
+                SET status = 'planned', completed_at = NULL, performed_pb = NULL, figures_pb = NULL,
+                    session_rpe = NULL, skip_reason = NULL, scheduled_date = NULL, feedback_pb = NULL,
+                    adjusted_pb = NULL, notes = NULL, version = 1, updated_at = created_at
                 WHERE user_id = ANY($1::text[]) AND version <> 1
                 """,
                 writers,

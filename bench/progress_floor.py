@@ -5,7 +5,9 @@ Used in two places: straight from the benchmark's client (`asyncpg-floor`: fetch
 build nothing) and inside `floor_server.py` (`grpc-asyncpg-floor`: the same statements behind
 a bare grpc.aio server that builds the same response messages as the service's mappers).
 The statements are the ones the service's repository sends (columns, WHERE, ORDER BY,
-RETURNING with pg_notify, the idempotency claim and response update).
+RETURNING with pg_notify, the idempotency claim and response update), except that a read is
+one statement: the service first checks the caller owns the program (or asks the program
+service for a coach grant), which a floor leaves out.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ SUMMARY_COLUMNS = (
     "program_id, week_number, day_number, title, planned_date, status, scheduled_date, completed_at,"
     " skip_reason, session_rpe, version, created_at, updated_at"
 )
-FULL_COLUMNS = SUMMARY_COLUMNS + ", planned_pb, adjusted_pb, performed_pb, feedback_pb"
+FULL_COLUMNS = SUMMARY_COLUMNS + ", planned_pb, adjusted_pb, performed_pb, feedback_pb, notes"
 
 SELECT_FULL = (
     f"SELECT {FULL_COLUMNS} FROM progress_logs WHERE user_id = $1 AND program_id = $2 ORDER BY week_number, day_number"
@@ -43,8 +45,8 @@ READ_REQUEST = "SELECT method, request_hash, response FROM processed_requests WH
 STORE_RESPONSE = "UPDATE processed_requests SET response = $3 WHERE user_id = $1 AND request_id = $2"
 COMPLETE_FIRST_TIME = f"""
 UPDATE progress_logs
-SET status = 'completed', completed_at = $5, performed_pb = $6, session_rpe = $7, skip_reason = NULL,
-    version = version + 1, updated_at = now()
+SET status = 'completed', completed_at = $5, performed_pb = $6, figures_pb = $7, session_rpe = $8,
+    skip_reason = NULL, version = version + 1, updated_at = now()
 WHERE user_id = $1 AND program_id = $2 AND week_number = $3 AND day_number = $4 AND status <> 'completed'
 RETURNING {FULL_COLUMNS}, pg_notify('progress_changes', concat_ws(':', program_id, week_number, day_number))
 """
@@ -89,6 +91,8 @@ def fill_log(message: pb.SessionLog, row: Sequence[Any], full: bool) -> None:
         message.prescription_adjusted = row[14] is not None
         if row[15]:
             message.MergeFromString(row[15])
+        if row[17]:
+            message.notes = row[17]
 
 
 def progress_response(program_id: str, rows: Sequence[Sequence[Any]], full: bool) -> pb.GetProgramProgressResponse:
@@ -130,12 +134,13 @@ async def complete_session(
     key: tuple[uuid.UUID, int, int],
     completed_at: datetime,
     performed_pb: bytes | None,
+    figures_pb: bytes | None,
     session_rpe: float | None,
     build: Callable[[asyncpg.Record], pb.MarkSessionCompleteResponse] | None = None,
     response_bytes: bytes = b"",
 ) -> pb.MarkSessionCompleteResponse | None:
-    """The service's write in one transaction: claim the request id, complete the session
-    (RETURNING the log and notifying), store the response, as the service does.
+    """The service's write in one transaction: claim the request id, complete the session with
+    its sets and their figures (RETURNING the log and notifying), store the response.
 
     `build(row)` makes the response, which is stored serialized and returned; without it
     `response_bytes` is stored as they are and nothing is built (the floor with no gRPC)."""
@@ -146,7 +151,9 @@ async def complete_session(
             if stored is None or stored[0] != METHOD or stored[1] != request_hash or stored[2] is None:
                 raise AlreadyUsed
             return pb.MarkSessionCompleteResponse.FromString(stored[2])
-        row = await conn.fetchrow(COMPLETE_FIRST_TIME, user_id, *key, completed_at, performed_pb, session_rpe)
+        row = await conn.fetchrow(
+            COMPLETE_FIRST_TIME, user_id, *key, completed_at, performed_pb, figures_pb, session_rpe
+        )
         if row is None:
             raise SessionNotFound
         if build is None:
