@@ -419,7 +419,7 @@ async def fill(dsn: str, workers: int = 2) -> float:
                     ANCHOR,
                     t["figures"],
                 )
-                logger.info("filled lifters %d-%d", lo, hi - 1)
+                logger.debug("filled lifters %d-%d", lo, hi - 1)
         finally:
             await c.close()
 
