@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 logger = logging.getLogger(__name__)
@@ -135,3 +135,25 @@ def run_migrations_env(metadata: MetaData) -> None:
             await engine.dispose()
 
     asyncio.run(run_async())
+
+
+class Database:
+    """A service's connections, without the ORM session (for services on a hot path).
+
+    `transaction()` is one RPC's unit of work: committed when the block ends, rolled back on
+    any exception. `read()` is for a single SELECT: autocommit, so no BEGIN and COMMIT round
+    trips around it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._autocommit.connect() as connection:
+            yield connection

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import Column, MetaData, Table, delete, func, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 def user_id_columns(table: Table) -> list[Column[str]]:
@@ -20,7 +20,7 @@ def user_id_columns(table: Table) -> list[Column[str]]:
 
 
 async def delete_user_rows(
-    session: AsyncSession, metadata: MetaData, user_id: str, *, skip: Iterable[str] = ()
+    session: AsyncSession | AsyncConnection, metadata: MetaData, user_id: str, *, skip: Iterable[str] = ()
 ) -> dict[str, int]:
     """Deletes every row of every table in `metadata` that names the user, in dependency order,
     inside the caller's transaction. Returns the rows deleted per table (tables with none left out)."""
@@ -37,7 +37,7 @@ async def delete_user_rows(
     return deleted
 
 
-async def delete_rows_mentioning(session: AsyncSession, column: Column[bytes], user_id: str) -> int:
+async def delete_rows_mentioning(session: AsyncSession | AsyncConnection, column: Column[bytes], user_id: str) -> int:
     """Deletes the rows whose bytes in `column` contain the user id: another user's stored
     response that names this user (e.g. a grant between the two). A scan of the whole table,
     fine for the rare erase; keep it to tables where such a mention can occur."""

@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, Uuid, func, select, update
+from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, Uuid, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ironpath_common.errors import InvalidArgument
 
@@ -45,7 +45,7 @@ def request_fingerprint(method: str, request: Message) -> bytes:
 
 
 async def run_once(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     table: Table,
     user_id: str,
     method: str,
@@ -59,11 +59,9 @@ async def run_once(
     the first transaction ends and then reads the committed response."""
     request_id = parse_request_id(getattr(request, "request_id"))  # noqa: B009 - every mutating request has one
     fingerprint = request_fingerprint(method, request)
+    claim, store = _statements(table)
     claimed = await session.execute(
-        insert(table)
-        .values(user_id=user_id, request_id=request_id, method=method, request_hash=fingerprint)
-        .on_conflict_do_nothing()
-        .returning(table.c.request_id)
+        claim, {"user_id": user_id, "request_id": request_id, "method": method, "request_hash": fingerprint}
     )
     if claimed.first() is None:
         stored = await _stored_response(session, table, user_id, request_id, method, fingerprint, response_type)
@@ -71,15 +69,40 @@ async def run_once(
         return stored
     response = await effect()
     await session.execute(
-        update(table)
-        .where(table.c.user_id == user_id, table.c.request_id == request_id)
-        .values(response=response.SerializeToString())
+        store, {"b_user_id": user_id, "b_request_id": request_id, "response": response.SerializeToString()}
     )
     return response
 
 
+_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _statements(table: Table) -> tuple[Any, Any]:
+    """The claim and the store statements of one table, built once (they run on every mutation)."""
+    key = f"{table.schema}.{table.name}:{id(table)}"
+    if key not in _STATEMENTS:
+        claim = (
+            insert(table)
+            .values(
+                user_id=bindparam("user_id"),
+                request_id=bindparam("request_id"),
+                method=bindparam("method"),
+                request_hash=bindparam("request_hash"),
+            )
+            .on_conflict_do_nothing()
+            .returning(table.c.request_id)
+        )
+        store = (
+            update(table)
+            .where(table.c.user_id == bindparam("b_user_id"), table.c.request_id == bindparam("b_request_id"))
+            .values(response=bindparam("response"))
+        )
+        _STATEMENTS[key] = (claim, store)
+    return _STATEMENTS[key]
+
+
 async def previous_response(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     table: Table,
     user_id: str,
     method: str,
@@ -94,7 +117,7 @@ async def previous_response(
 
 
 async def _stored_response(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     table: Table,
     user_id: str,
     request_id: uuid.UUID,

@@ -8,7 +8,7 @@ from pathlib import Path
 from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
 from ironpath_common.auth import ServiceTokenIssuer
 from ironpath_common.clients import ServiceChannel
-from ironpath_common.db import asyncpg_dsn, create_engine, create_sessionmaker
+from ironpath_common.db import Database, asyncpg_dsn, create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
 from ironpath_common.retention import PurgeRule, RetentionJob, processed_requests_rule
 from ironpath_common.server import App, GrpcService, main, sqlalchemy_app
@@ -31,20 +31,19 @@ RETENTION = [
 async def build(settings: ProgressSettings) -> App:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="progress_svc")
     sessions = create_sessionmaker(engine)
+    db = Database(engine)
     feed = ChangeFeed(asyncpg_dsn(settings.database_url))
     program_channel = ServiceChannel(settings.program_address, ServiceTokenIssuer(settings.auth, "progress"))
     services = [
         GrpcService(
             "ironpath.progress.v1.ProgressService",
-            ProgressServicer(
-                sessions, feed, ProgramClient(program_channel), keepalive_seconds=settings.keepalive_seconds
-            ),
+            ProgressServicer(db, feed, ProgramClient(program_channel), keepalive_seconds=settings.keepalive_seconds),
             pb_grpc.add_ProgressServiceServicer_to_server,
             Auth.USER,
         ),
         GrpcService(
             "ironpath.progress.v1.ProgressInternalService",
-            ProgressInternalServicer(sessions),
+            ProgressInternalServicer(db),
             pb_grpc.add_ProgressInternalServiceServicer_to_server,
             Auth.SERVICE,
         ),

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Row, and_, case, cast, func, select, tuple_, update
+from sqlalchemy import Date, Row, and_, bindparam, case, cast, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import figures_pb2, progress_pb2
@@ -81,6 +81,44 @@ class LogRecord:
     performed_pb: bytes | None = None
     feedback_pb: bytes | None = None
     notes: str | None = None
+
+
+# A session that is not completed yet becomes completed (its notification sent on commit).
+_COMPLETE_FIRST_TIME = (
+    update(progress_logs)
+    .where(
+        _t.user_id == bindparam("k_user_id"),
+        _t.program_id == bindparam("k_program_id"),
+        _t.week_number == bindparam("k_week_number"),
+        _t.day_number == bindparam("k_day_number"),
+        _t.status != SessionStatus.COMPLETED.value,
+    )
+    .values(
+        status=SessionStatus.COMPLETED.value,
+        completed_at=bindparam("completed_at"),
+        performed_pb=bindparam("performed_pb"),
+        figures_pb=bindparam("figures_pb"),
+        session_rpe=bindparam("session_rpe"),
+        skip_reason=None,
+        version=_t.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(*_FULL_COLUMNS, _NOTIFY)
+)
+
+
+def _logs_statement(columns: tuple[Any, ...], *, week: bool) -> Any:
+    """Built once: the hot reads skip rebuilding the statement on every call."""
+    statement = select(*columns).where(_t.user_id == bindparam("user_id"), _t.program_id == bindparam("program_id"))
+    if week:
+        statement = statement.where(_t.week_number == bindparam("week_number"))
+    return statement.order_by(_t.week_number, _t.day_number)
+
+
+_PROGRAM_LOGS_FULL = _logs_statement(_FULL_COLUMNS, week=False)
+_PROGRAM_LOGS_SUMMARY = _logs_statement(_SUMMARY_COLUMNS, week=False)
+_WEEK_LOGS_FULL = _logs_statement(_FULL_COLUMNS, week=True)
+_WEEK_LOGS_SUMMARY = _logs_statement(_SUMMARY_COLUMNS, week=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +234,7 @@ def _key_clause(user_id: str, key: SessionKey) -> Any:
 
 
 class ProgressRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._session = session
 
     async def insert_logs(self, user_id: str, program_id: str, logs: Sequence[NewLog]) -> int:
@@ -235,13 +273,14 @@ class ProgressRepository:
     async def program_logs(
         self, user_id: str, program_id: str, *, full: bool, week_number: int | None = None
     ) -> list[LogRecord]:
-        statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(
-            _t.user_id == user_id, _t.program_id == uuid.UUID(program_id)
-        )
-        if week_number is not None:
-            statement = statement.where(_t.week_number == week_number)
-        statement = statement.order_by(_t.week_number, _t.day_number)
-        return [_record(row) for row in await self._session.execute(statement)]
+        params: dict[str, Any] = {"user_id": user_id, "program_id": uuid.UUID(program_id)}
+        if week_number is None:
+            statement = _PROGRAM_LOGS_FULL if full else _PROGRAM_LOGS_SUMMARY
+        else:
+            statement = _WEEK_LOGS_FULL if full else _WEEK_LOGS_SUMMARY
+            params["week_number"] = week_number
+        # The selected columns are LogRecord's fields in order.
+        return [LogRecord(*row) for row in await self._session.execute(statement, params)]
 
     async def get_log(self, user_id: str, key: SessionKey, *, full: bool, lock: bool = False) -> LogRecord | None:
         statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(_key_clause(user_id, key))
@@ -291,6 +330,19 @@ class ProgressRepository:
     ) -> LogRecord | None:
         """The common case in one statement: a session not completed yet becomes completed.
         None when the log is missing or already completed (then the caller merges)."""
+        if not extra_values:
+            # MarkSessionComplete's hot path: the statement is built once, only the values change.
+            params = {
+                "k_user_id": user_id,
+                "k_program_id": uuid.UUID(key.program_id),
+                "k_week_number": key.week_number,
+                "k_day_number": key.day_number,
+                "completed_at": completed_at,
+                "session_rpe": session_rpe,
+                **performed_values(performed_sets),
+            }
+            row = (await self._session.execute(_COMPLETE_FIRST_TIME, params)).first()
+            return LogRecord(*row[:-1]) if row is not None else None
         return await self._update(
             user_id,
             key,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ironpath_common.errors import Aborted, DomainError, InvalidArgument, NotFound
 from progress_svc import legacy_import
@@ -72,7 +72,7 @@ async def _missing_session(repo: ProgressRepository, user_id: str, key: SessionK
 
 
 async def initialize_program_logs(
-    session: AsyncSession, user_id: str, program_id: str, logs: Sequence[NewLog]
+    session: AsyncConnection, user_id: str, program_id: str, logs: Sequence[NewLog]
 ) -> tuple[int, int]:
     """Creates a log per planned session; replays and overlaps end with one log per session.
     Returns (created now, total for the program)."""
@@ -81,7 +81,7 @@ async def initialize_program_logs(
     return created, await repo.count_logs(user_id, program_id)
 
 
-async def complete_session(session: AsyncSession, user_id: str, completion: Completion) -> LogRecord:
+async def complete_session(session: AsyncConnection, user_id: str, completion: Completion) -> LogRecord:
     """Marks a session completed. Completing a completed session merges into the one log:
     the earliest completion time stays, performed sets are united by (exercise, set)."""
     repo = ProgressRepository(session)
@@ -111,7 +111,7 @@ async def complete_session(session: AsyncSession, user_id: str, completion: Comp
 
 
 async def import_legacy_progress(
-    session: AsyncSession, user_id: str, program_id: str, state: legacy_import.LegacyState
+    session: AsyncConnection, user_id: str, program_id: str, state: legacy_import.LegacyState
 ) -> list[legacy_import.ItemResult]:
     """Merges the old app's completed sessions into one of the caller's own programs
     (docs/import.md). A session the server has not completed is completed with the imported
@@ -142,7 +142,7 @@ async def import_legacy_progress(
     return [results[path] for path in state.paths]
 
 
-async def skip_session(session: AsyncSession, user_id: str, key: SessionKey, reason: str) -> LogRecord:
+async def skip_session(session: AsyncConnection, user_id: str, key: SessionKey, reason: str) -> LogRecord:
     """Marks a session skipped. A completed session stays completed (completion wins, so
     an offline queue replayed in any order ends the same way)."""
     repo = ProgressRepository(session)
@@ -157,7 +157,7 @@ async def skip_session(session: AsyncSession, user_id: str, key: SessionKey, rea
 
 
 async def schedule_session(
-    session: AsyncSession, user_id: str, key: SessionKey, scheduled: date, expected_version: int | None
+    session: AsyncConnection, user_id: str, key: SessionKey, scheduled: date, expected_version: int | None
 ) -> LogRecord:
     """Sets or moves a session's date; with a version, only if nobody changed the log since."""
     repo = ProgressRepository(session)
@@ -172,14 +172,29 @@ async def schedule_session(
     return updated
 
 
-async def program_progress(session: AsyncSession, user_id: str, program_id: str, *, full: bool) -> Progress:
+async def program_progress(session: AsyncConnection, user_id: str, program_id: str, *, full: bool) -> Progress:
     logs = await ProgressRepository(session).program_logs(user_id, program_id, full=full)
     if not logs:
         raise NotFound(PROGRAM_NOT_FOUND)
     return Progress(totals([log.status for log in logs]), logs)
 
 
-async def week_progress(session: AsyncSession, user_id: str, program_id: str, week: int, *, full: bool) -> Progress:
+async def readable_progress(
+    session: AsyncConnection, programs: ProgramDirectory, caller: str, program_id: str, *, full: bool
+) -> Progress:
+    """Every log of a program the caller may read. The owner's read is one query: the logs are
+    read first and access is asked only when the caller has none (a coach, or nobody)."""
+    repo = ProgressRepository(session)
+    logs = await repo.program_logs(caller, program_id, full=full)
+    if not logs:
+        owner = await readable_owner(session, programs, caller, program_id)
+        logs = await repo.program_logs(owner, program_id, full=full)
+        if not logs:
+            raise NotFound(PROGRAM_NOT_FOUND)
+    return Progress(totals([log.status for log in logs]), logs)
+
+
+async def week_progress(session: AsyncConnection, user_id: str, program_id: str, week: int, *, full: bool) -> Progress:
     repo = ProgressRepository(session)
     logs = await repo.program_logs(user_id, program_id, full=full, week_number=week)
     if not logs:
@@ -190,7 +205,7 @@ async def week_progress(session: AsyncSession, user_id: str, program_id: str, we
 
 
 async def record_session_feedback(
-    session: AsyncSession,
+    session: AsyncConnection,
     event_id: str,
     user_id: str,
     completion: Completion,
@@ -210,7 +225,7 @@ async def record_session_feedback(
 
 
 async def list_logs(
-    session: AsyncSession,
+    session: AsyncConnection,
     user_id: str,
     *,
     program_id: str | None,
@@ -233,11 +248,11 @@ async def list_logs(
     )
 
 
-async def program_exists(session: AsyncSession, user_id: str, program_id: str) -> bool:
+async def program_exists(session: AsyncConnection, user_id: str, program_id: str) -> bool:
     return await ProgressRepository(session).program_exists(user_id, program_id)
 
 
-async def logs_at(session: AsyncSession, user_id: str, keys: Sequence[SessionKey]) -> list[LogRecord]:
+async def logs_at(session: AsyncConnection, user_id: str, keys: Sequence[SessionKey]) -> list[LogRecord]:
     """The current state of each named log that exists (full, so feedback is included)."""
     repo = ProgressRepository(session)
     records = [await repo.get_log(user_id, key, full=True) for key in keys]
@@ -245,7 +260,7 @@ async def logs_at(session: AsyncSession, user_id: str, keys: Sequence[SessionKey
 
 
 async def export_logs(
-    session: AsyncSession, user_id: str, after: tuple[str, int, int] | None, limit: int
+    session: AsyncConnection, user_id: str, after: tuple[str, int, int] | None, limit: int
 ) -> list[LogRecord]:
     """One page of every log the user has, full view, in (program, week, day) order: the data
     export reads page by page in short transactions, so no connection waits on a slow reader."""
@@ -254,7 +269,7 @@ async def export_logs(
     )
 
 
-async def erase_user_data(session: AsyncSession, event_id: str, user_id: str) -> int:
+async def erase_user_data(session: AsyncConnection, event_id: str, user_id: str) -> int:
     """Applies an account-erase event once: deletes every row naming the user (logs, stored
     request ids, anything added later with a user id). Returns rows deleted; 0 for a replay."""
     repo = ProgressRepository(session)
@@ -263,7 +278,7 @@ async def erase_user_data(session: AsyncSession, event_id: str, user_id: str) ->
     return sum((await repo.erase_user(user_id)).values())
 
 
-async def readable_owner(session: AsyncSession, programs: ProgramDirectory, caller: str, program_id: str) -> str:
+async def readable_owner(session: AsyncConnection, programs: ProgramDirectory, caller: str, program_id: str) -> str:
     """Whose logs of `program_id` the caller may read: every read RPC that takes a program id
     asks here. The caller's own when they have any (no network call). Otherwise the program
     service decides, on every call (a revoked or expired grant stops the next read): a live
@@ -293,7 +308,7 @@ class TrainingAnalytics:
 
 
 async def training_analytics(
-    session: AsyncSession, programs: ProgramDirectory, caller: str, query: AnalyticsQuery, today: date
+    session: AsyncConnection, programs: ProgramDirectory, caller: str, query: AnalyticsQuery, today: date
 ) -> TrainingAnalytics:
     """Weeks, lifts, muscle groups, records, RPE drift and streaks, added up from the figures
     stored with each log (one query, never the sets). A program may be read by a coach; a date

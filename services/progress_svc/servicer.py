@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 
 import grpc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ironpath.progress.v1 import progress_pb2 as pb
 from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
-from ironpath_common.db import transaction
+from ironpath_common.db import Database
 from ironpath_common.errors import InvalidArgument, NotFound
 from ironpath_common.idempotency import run_once
 from ironpath_common.interceptors import current_service, current_user
@@ -47,13 +46,13 @@ def utc_now() -> datetime:
 class ProgressServicer(pb_grpc.ProgressServiceServicer):
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         feed: ChangeFeed,
         programs: service.ProgramDirectory,
         clock: Clock = utc_now,
         keepalive_seconds: float = 15.0,
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._feed = feed
         self._programs = programs
         self._clock = clock
@@ -66,7 +65,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         key = mappers.session_key(request.session)
         scheduled = parse_iso_date("scheduled_date", request.scheduled_date)
         version = mappers.etag(request.etag)
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
 
             async def effect() -> pb.ScheduleWorkoutResponse:
                 record = await service.schedule_session(session, user.user_id, key, scheduled, version)
@@ -93,7 +92,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
             performed_sets=performed_sets_from_pb(request.performed_sets, "performed_sets"),
             session_rpe=_session_rpe(request.session_rpe),
         )
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
 
             async def effect() -> pb.MarkSessionCompleteResponse:
                 record = await service.complete_session(session, user.user_id, completion)
@@ -115,7 +114,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         user = current_user()
         key = mappers.session_key(request.session)
         check_text("skip_reason", request.skip_reason, MAX_REASON_CHARS)
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
 
             async def effect() -> pb.SkipSessionResponse:
                 record = await service.skip_session(session, user.user_id, key, request.skip_reason)
@@ -131,7 +130,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         user = current_user()
         program_id = mappers.program_id(request.program_id)
         state = legacy_import.parse_state(request.legacy_state_json, self._clock())
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
 
             async def effect() -> pb.ImportLegacyProgressResponse:
                 results = await service.import_legacy_progress(session, user.user_id, program_id, state)
@@ -158,13 +157,13 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         user = current_user()
         program_id = mappers.program_id(request.program_id)
         full = mappers.view(request.view) is View.FULL
-        async with transaction(self._sessions) as session:
-            owner = await service.readable_owner(session, self._programs, user.user_id, program_id)
-            progress = await service.program_progress(session, owner, program_id, full=full)
+        async with self._db.read() as session:
+            progress = await service.readable_progress(session, self._programs, user.user_id, program_id, full=full)
         response = pb.GetProgramProgressResponse(program_id=program_id)
         mappers.totals_to_pb(progress.totals, response.totals)
+        logs = response.logs
         for record in progress.logs:
-            mappers.fill_log(response.logs.add(), record, full=full)
+            mappers.fill_log(logs.add(), record, full=full, program_id=program_id)
         return response
 
     async def GetWeekProgress(
@@ -174,7 +173,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         program_id = mappers.program_id(request.program_id)
         check_position("", request.week_number, 1)
         full = mappers.view(request.view) is View.FULL
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
             owner = await service.readable_owner(session, self._programs, user.user_id, program_id)
             progress = await service.week_progress(session, owner, program_id, request.week_number, full=full)
         response = pb.GetWeekProgressResponse(program_id=program_id, week_number=request.week_number)
@@ -187,7 +186,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         self, request: pb.ListSessionLogsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSessionLogsResponse:
         user = current_user()
-        logs, token = await _list_logs(self._sessions, user.user_id, request, self._programs)
+        logs, token = await _list_logs(self._db, user.user_id, request, self._programs)
         return pb.ListSessionLogsResponse(logs=logs, next_page_token=token)
 
     async def WatchProgress(
@@ -197,7 +196,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         program_id = mappers.program_id(request.program_id)
         # Subscribe before the access check, so no change slips between the two.
         with self._feed.subscribe(program_id) as changes:
-            async with transaction(self._sessions) as session:
+            async with self._db.transaction() as session:
                 owner = await service.readable_owner(session, self._programs, user.user_id, program_id)
                 if owner == user.user_id and not await service.program_exists(session, owner, program_id):
                     raise NotFound(service.PROGRAM_NOT_FOUND)
@@ -214,7 +213,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
                     changed.add(changes.get_nowait())
                 if owner != user.user_id:
                     # A coach's stream ends with NOT_FOUND once the grant is revoked or expires.
-                    async with transaction(self._sessions) as session:
+                    async with self._db.transaction() as session:
                         await service.readable_owner(session, self._programs, user.user_id, program_id)
                 for message in await self._changed_logs(owner, program_id, changed):
                     yield message
@@ -222,7 +221,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
     async def _changed_logs(
         self, user_id: str, program_id: str, changed: set[tuple[int, int]]
     ) -> list[pb.WatchProgressResponse]:
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
             if RESYNC in changed:
                 records = (await service.program_progress(session, user_id, program_id, full=False)).logs
             else:
@@ -240,7 +239,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         user = current_user()
         query = mappers.analytics_query(request)
         today = self._clock().date()
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
             result = await service.training_analytics(session, self._programs, user.user_id, query, today)
         return mappers.analytics_to_pb(result)
 
@@ -253,8 +252,8 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
 class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
     """Called by the program and feedback services (service token); each request names its user."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock = utc_now) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
         self._clock = clock
 
     async def InitializeProgramLogs(
@@ -277,7 +276,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
                     planned.week_number, planned.day_number, planned.title, planned_date, planned.SerializeToString()
                 )
             )
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
             created, total = await service.initialize_program_logs(session, user_id, program_id, logs)
         return pb.InitializeProgramLogsResponse(created_count=created, total_count=total)
 
@@ -298,7 +297,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
         for i, planned in enumerate(request.adjusted_sessions):
             check_position(f"adjusted_sessions[{i}]", planned.week_number, planned.day_number)
             adjusted.append((planned.week_number, planned.day_number, planned.SerializeToString()))
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
             await service.record_session_feedback(session, event_id, user_id, completion, adjusted)
         return pb.RecordSessionFeedbackResponse()
 
@@ -307,7 +306,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
     ) -> pb.ListUserSessionLogsResponse:
         current_service()
         user_id = mappers.user_id(request.user_id)
-        logs, token = await _list_logs(self._sessions, user_id, request)
+        logs, token = await _list_logs(self._db, user_id, request)
         return pb.ListUserSessionLogsResponse(logs=logs, next_page_token=token)
 
     async def ExportUserData(
@@ -318,7 +317,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
         user_id = mappers.user_id(request.user_id)
         after: tuple[str, int, int] | None = None
         while True:
-            async with transaction(self._sessions) as session:
+            async with self._db.transaction() as session:
                 records = await service.export_logs(session, user_id, after, EXPORT_PAGE_SIZE)
             for record in records:
                 yield pb.ExportUserDataResponse(
@@ -335,7 +334,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
         current_service()
         event_id = mappers.event_id(request.event_id)
         user_id = mappers.user_id(request.user_id)
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
             deleted = await service.erase_user_data(session, event_id, user_id)
         return pb.EraseUserDataResponse(deleted_rows=deleted)
 
@@ -360,7 +359,7 @@ _TIME_COLUMNS = {
 
 
 async def _list_logs(
-    sessions: async_sessionmaker[AsyncSession],
+    db: Database,
     user_id: str,
     request: pb.ListSessionLogsRequest | pb.ListUserSessionLogsRequest,
     programs: service.ProgramDirectory | None = None,
@@ -385,7 +384,7 @@ async def _list_logs(
     limit = mappers.page_size(request.page_size)
     full = mappers.view(request.view) is View.FULL
     after = mappers.decode_page_token(request.page_token)
-    async with transaction(sessions) as session:
+    async with db.transaction() as session:
         if programs is not None and program_id is not None:
             user_id = await service.readable_owner(session, programs, user_id, program_id)
         records = await service.list_logs(
