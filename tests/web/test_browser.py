@@ -5,7 +5,7 @@ The module serves the built app (web/dist) with a config.json naming its own Env
 exactly that page's origin (CORS). Each test runs one scenario of web/tests/e2e/scenarios.mjs in
 Node, reads what the browser saw from its `RESULT` line, and checks the server directly over gRPC:
 what the page says was saved must be what the services hold. Screenshots of each main screen go
-to web/screenshots/ for a person to look at.
+to build/screenshots/ for a person to look at (the committed set in web/screenshots/ came from here).
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "web"
 DIST = WEB / "dist"
-SCREENSHOTS = WEB / "screenshots"
+# Each run saves its screenshots under build/ (ignored), so a test run leaves the tree clean; the
+# reviewed set in web/screenshots/ is refreshed with IRONPATH_SCREENSHOTS_DIR=web/screenshots.
+SCREENSHOTS = Path(os.environ.get("IRONPATH_SCREENSHOTS_DIR") or REPO / "build" / "screenshots").resolve()
 ENSURE_CHROMIUM = WEB / "tests" / "e2e" / "ensure-chromium.sh"
 SCENARIO_TIMEOUT_SECONDS = 150
 COMPLETED = progress_pb2.SESSION_STATUS_COMPLETED
