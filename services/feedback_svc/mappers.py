@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from collections.abc import Iterable
@@ -18,6 +16,7 @@ from feedback_svc.repository import CheckInRecord, ReadinessRecord
 from ironpath.common.v1 import training_pb2 as t
 from ironpath.feedback.v1 import feedback_pb2 as pb
 from ironpath.progress.v1 import progress_pb2
+from ironpath_common import pagination
 from ironpath_common.errors import InvalidArgument
 from ironpath_training.plan import PlannedSession
 from ironpath_training.proto import BODY_AREAS, EQUIPMENT, session_to_pb
@@ -127,23 +126,22 @@ def readiness(request: pb.SubmitReadinessCheckRequest) -> Readiness:
 
 
 def page_size(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument("page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return pagination.page_size(value, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 def encode_page_token(*parts: object) -> str:
-    return base64.urlsafe_b64encode(json.dumps([str(p) for p in parts]).encode()).decode()
+    return pagination.encode_page_token(*parts)
 
 
 def decode_page_token(token: str) -> tuple[str, str] | None:
-    if not token:
+    """(the last row's sort value, its id) from a token of ours."""
+    parts = pagination.decode_page_token(token, 2)
+    if parts is None:
         return None
     try:
-        first, second = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return str(first), uuid_field(str(second), "page_token")
-    except (ValueError, TypeError, binascii.Error, InvalidArgument):
-        raise InvalidArgument("page_token", "is not a page token this service issued") from None
+        return parts[0], str(uuid.UUID(parts[1]))
+    except ValueError:
+        raise InvalidArgument("page_token", pagination.NOT_OURS) from None
 
 
 def adjustment_to_pb(a: Adjustment, program_id: str) -> pb.Adjustment:

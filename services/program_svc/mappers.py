@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -16,7 +14,9 @@ from ironpath.common.v1 import training_pb2 as t
 from ironpath.feedback.v1 import feedback_pb2
 from ironpath.program.v1 import program_pb2 as pb
 from ironpath.progress.v1 import progress_pb2
+from ironpath_common import pagination
 from ironpath_common.errors import FieldViolation, InvalidArgument
+from ironpath_common.pagination import decode_page_token, encode_page_token  # noqa: F401 - used by the servicer
 from ironpath_training.proto import BODY_AREAS, EQUIPMENT, MAIN_LIFTS, UNITS, session_to_pb
 from program_svc import export_formats as formats
 from program_svc.data_rights import DELETE_CONFIRMATION, ERASE_FEEDBACK, ERASE_PROGRESS
@@ -118,25 +118,7 @@ def etag(value: str) -> int | None:
 
 
 def page_size(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument("page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def encode_page_token(*parts: object) -> str:
-    return base64.urlsafe_b64encode(json.dumps([str(p) for p in parts]).encode()).decode()
-
-
-def decode_page_token(token: str, size: int) -> list[str] | None:
-    if not token:
-        return None
-    try:
-        parts = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error):
-        raise InvalidArgument("page_token", "is not a page token this service issued") from None
-    if not isinstance(parts, list) or len(parts) != size or not all(isinstance(p, str) for p in parts):
-        raise InvalidArgument("page_token", "is not a page token this service issued")
-    return parts
+    return pagination.page_size(value, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 # -- users and profiles -----------------------------------------------------------------

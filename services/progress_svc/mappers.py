@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from datetime import UTC, datetime
@@ -15,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import progress_pb2 as pb
+from ironpath_common import pagination
 from ironpath_common.errors import FieldViolation, InvalidArgument
 from ironpath_training.proto import MAIN_LIFT_ENUMS
 from progress_svc.analytics import check_date_range
@@ -92,24 +91,22 @@ def timestamp(value: Timestamp, field: str, default: datetime) -> datetime:
 
 
 def page_size(value: int) -> int:
-    if value < 0:
-        raise InvalidArgument("page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    return pagination.page_size(value, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 def encode_page_token(record: LogRecord) -> str:
-    raw = f"{record.program_id}:{record.week_number}:{record.day_number}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return pagination.encode_page_token(record.program_id, record.week_number, record.day_number)
 
 
 def decode_page_token(token: str) -> tuple[str, int, int] | None:
-    if not token:
+    """The last log's (program, week, day) from a token of ours."""
+    parts = pagination.decode_page_token(token, 3)
+    if parts is None:
         return None
     try:
-        program, week, day = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        return str(uuid.UUID(program)), int(week), int(day)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument("page_token", "is not a page token this service issued") from None
+        return str(uuid.UUID(parts[0])), int(parts[1]), int(parts[2])
+    except ValueError:
+        raise InvalidArgument("page_token", pagination.NOT_OURS) from None
 
 
 def totals_to_pb(totals: Totals, message: pb.ProgressTotals) -> None:
