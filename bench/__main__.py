@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench.core import BENCH_DIR, BENCH_SOURCE_ENV, BENCHMARKS, REPO, Options, Plan, merge_results, write_section
 
-BENCHMARK_MODULES = ("bench.progress",)
+BENCHMARK_MODULES = ("bench.progress", "bench.program", "bench.feedback", "bench.data")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
