@@ -312,7 +312,11 @@ async def run(options: Options) -> Outcome:
             )
             gc.collect()
             gc.freeze()
-            measuring = st.Measuring(options, CpuMeter(lambda: st.measured_pids(stack, conn)))
+            measuring = st.Measuring(
+                options,
+                CpuMeter(lambda: st.measured_pids(stack, conn)),
+                groups=lambda: st.process_groups(stack, conn),
+            )
             report.measuring = measuring
             for name in (ANALYTICS, ANALYTICS_PROGRAM):
                 rows += await measuring.rows(
@@ -402,6 +406,7 @@ def render(rows: list[Row], options: Options, report: Report) -> str:
         named = [r for r in rows if r.name == name]
         if named:
             parts += [f"### {name}", "", st.rows_table(named), ""]
+    parts += st.where_the_time_goes(rows, NAMES, measuring)
     parts += ["### Targets (issue 7; through Envoy)", "", targets_table(evaluate(rows)), ""]
     return "\n".join(parts)
 

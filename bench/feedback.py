@@ -453,7 +453,11 @@ async def run(options: Options) -> Outcome:
             )
             gc.collect()
             gc.freeze()
-            measuring = st.Measuring(options, CpuMeter(lambda: st.measured_pids(stack, conn)))
+            measuring = st.Measuring(
+                options,
+                CpuMeter(lambda: st.measured_pids(stack, conn)),
+                groups=lambda: st.process_groups(stack, conn),
+            )
             report.measuring = measuring
             rows += await measuring.rows(
                 REFERENCE, VIA, client.complete_call(), sequential=SEQUENTIAL, concurrency=(CONCURRENCY,)
@@ -483,6 +487,7 @@ async def _measure_to_log(client: Client, measuring: st.Measuring, report: Repor
     reads_by_row: dict[int, list[int]] = {}
 
     async def once() -> tuple[Row, int]:
+        # No CPU split for this row: its calls are a write and reads, not one call.
         samples, reads = await client.to_log_completed(calls, warmup)
         row = samples.row(TO_LOG, VIA, 1)
         reads_by_row[id(row)] = reads
@@ -602,6 +607,7 @@ def render(rows: list[Row], options: Options, report: Report) -> str:
         named = [r for r in rows if r.name == name]
         if named:
             parts += [f"### {name}", "", st.rows_table(named), ""]
+    parts += st.where_the_time_goes(rows, NAMES, measuring)
     parts += ["### Targets (issue 6; all through Envoy)", "", targets_table(evaluate(rows)), ""]
     return "\n".join(parts)
 

@@ -176,7 +176,11 @@ async def run(options: Options) -> Outcome:
             profile, request = in_process_input()
             gc.collect()
             gc.freeze()
-            measuring = st.Measuring(options, CpuMeter(lambda: st.measured_pids(stack, conn)))
+            measuring = st.Measuring(
+                options,
+                CpuMeter(lambda: st.measured_pids(stack, conn)),
+                groups=lambda: st.process_groups(stack, conn),
+            )
             report.measuring = measuring
             rows += await measuring.rows(
                 NAME, IN_PROCESS, in_process_call(profile, request), sequential=IN_PROCESS_CALLS
@@ -256,6 +260,7 @@ def render(rows: list[Row], options: Options, report: Report) -> str:
         "",
         st.rows_table([r for r in rows if r.name == NAME]),
         "",
+        *st.where_the_time_goes(rows, NAMES, measuring),
         "### Targets (issue 5)",
         "",
         targets_table(evaluate(rows)),

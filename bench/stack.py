@@ -29,7 +29,16 @@ from typing import TypeVar
 import asyncpg
 import grpc
 
-from bench.core import Call, CpuMeter, Options, Row, measure_concurrent, measure_sequential
+from bench.core import (
+    _TICKS,
+    Call,
+    CpuMeter,
+    Options,
+    Row,
+    _process_ticks,
+    measure_concurrent,
+    measure_sequential,
+)
 from bench.progress import DISTURBED_CORES, MAX_ATTEMPTS, QUIET_CORES, Disturbance
 from gateway.config import GatewaySettings
 from gateway.envoy import EnvoyProcess
@@ -157,15 +166,30 @@ def running_stack(databases: Mapping[str, str], extra_env: Mapping[str, str] | N
             shutil.rmtree(log_dir, ignore_errors=True)
 
 
-async def measured_pids(stack: Stack, conn: asyncpg.Connection) -> list[int]:
-    """The client, the services, Envoy, and PostgreSQL's backends of the scratch databases plus
-    its background processes (WAL writer, checkpointer), which the writes keep busy."""
-    pids = [os.getpid(), stack.envoy.pid, *(stack.pid(name) for name in stack.services)]
+ProcessGroups = Callable[[], Awaitable[dict[str, list[int]]]]
+
+
+async def process_groups(stack: Stack, conn: asyncpg.Connection) -> dict[str, list[int]]:
+    """The measured processes by who they are: the client, Envoy, each service, and PostgreSQL's
+    backends of the scratch databases plus its background processes (WAL writer, checkpointer),
+    which the writes keep busy."""
+    groups: dict[str, list[int]] = {"client": [os.getpid()]}
+    if stack.envoy.pid is not None:
+        groups["envoy"] = [stack.envoy.pid]
+    for name in stack.services:
+        pid = stack.pid(name)
+        if pid is not None:
+            groups[f"{name}_svc"] = [pid]
     backends = await conn.fetch(
         "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) OR backend_type <> 'client backend'",
         list(stack.databases.values()),
     )
-    return [p for p in pids if p is not None] + [r["pid"] for r in backends]
+    groups["postgres"] = [r["pid"] for r in backends]
+    return groups
+
+
+async def measured_pids(stack: Stack, conn: asyncpg.Connection) -> list[int]:
+    return [pid for pids in (await process_groups(stack, conn)).values() for pid in pids]
 
 
 T = TypeVar("T")
@@ -309,13 +333,22 @@ def performed_sets(session: tpb.PlannedSession, total: int = 16, variant: int = 
 # Measuring
 
 
+Split = dict[str, float]  # process group -> CPU milliseconds it used per call made
+
+
 @dataclass
 class Measuring:
-    """What every measurement of one benchmark run needs."""
+    """What every measurement of one benchmark run needs. With `groups`, each kept measurement
+    also records the cores each group of processes used (`split`, by row), which RESULTS.md
+    turns into CPU time per call: where the time goes."""
 
     options: Options
     meter: CpuMeter
+    groups: ProcessGroups | None = None
     disturbance: Disturbance = field(default_factory=Disturbance)
+    split: dict[tuple[str, str, int], Split] = field(default_factory=dict)
+    # Calls made during the current measurement, warm-up included (counted by the calls).
+    made: int = 0
 
     @property
     def quick(self) -> bool:
@@ -326,19 +359,43 @@ class Measuring:
         plan = self.options.plan
         return min(calls, plan.sequential_calls), min(warmup, plan.sequential_warmup)
 
+    async def _ticks(self) -> dict[str, dict[int, int]]:
+        if self.groups is None or not CpuMeter.available():
+            return {}
+        return {label: {pid: _process_ticks(pid) for pid in pids} for label, pids in (await self.groups()).items()}
+
+    async def _per_call(self, before: dict[str, dict[int, int]]) -> Split:
+        """CPU milliseconds each group used since `before`, per call made meanwhile; a process
+        that appeared meanwhile counts whole."""
+        if self.groups is None or not before or not self.made:
+            return {}
+        split = {}
+        for label, pids in (await self.groups()).items():
+            started = before.get(label, {})
+            used = 0
+            for pid in set(pids) | set(started):
+                now = _process_ticks(pid)
+                if now:
+                    used += now - started.get(pid, 0)
+            split[label] = used / _TICKS * 1000 / self.made
+        return split
+
     async def attempts(
         self, label: str, measure: Callable[[], Awaitable[tuple[Row, int]]], prepare: Callable[[], Awaitable[None]]
     ) -> Row:
         """Measures (after `prepare` and a wait for a quiet machine) until other work stayed under
         DISTURBED_CORES, up to MAX_ATTEMPTS times; keeps the least disturbed attempt."""
         attempts = 1 if self.quick or self.options.hold_seconds else MAX_ATTEMPTS
-        best: tuple[float, Row] | None = None
+        best: tuple[float, Row, Split] | None = None
         for attempt in range(1, attempts + 1):
             await prepare()
             await self.meter.wait_quiet(QUIET_CORES, max_wait_seconds=2 if self.quick else 180)
             gc.collect()
             await self.meter.start()
+            before = await self._ticks()
+            self.made = 0
             row, count = await measure()
+            split = await self._per_call(before)
             ours, foreign = await self.meter.stop()
             print(
                 f"  {label:<36} {row.via:<10} c{row.concurrency:<3} p50 {row.p50_ms:7.2f} ms  p99 {row.p99_ms:7.2f} ms"
@@ -346,7 +403,7 @@ class Measuring:
                 flush=True,
             )
             if best is None or foreign < best[0]:
-                best = (foreign, row)
+                best = (foreign, row, split)
             if foreign <= DISTURBED_CORES:
                 break
             if attempt < attempts:
@@ -355,7 +412,10 @@ class Measuring:
                 print(f"    keeping the least disturbed attempt (other work {best[0]:.2f} cores)", flush=True)
         assert best is not None
         self.disturbance.max_cores = max(self.disturbance.max_cores, best[0])
-        return best[1]
+        foreign, row, split = best
+        if split:
+            self.split[row.name, row.via, row.concurrency] = split
+        return row
 
     async def rows(
         self,
@@ -377,6 +437,13 @@ class Measuring:
             return None
 
         ready = prepare or nothing
+        inner = call
+
+        async def counted(worker: int, seq: int) -> object:
+            self.made += 1
+            return await inner(worker, seq)
+
+        call = counted
         found = []
         if sequential is not None and not self.options.hold_seconds:
             calls, warmup = self.sequential_counts(*sequential)
@@ -418,3 +485,40 @@ def rows_table(rows: Sequence[Row]) -> str:
 
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+_GROUP_ORDER = ("client", "envoy", "program_svc", "progress_svc", "feedback_svc", "postgres")
+
+
+def cpu_table(rows: Sequence[Row], split: Mapping[tuple[str, str, int], Split]) -> str:
+    """CPU milliseconds per call by process group. Empty when nothing was split."""
+    measured = [(r, split[r.name, r.via, r.concurrency]) for r in rows if (r.name, r.via, r.concurrency) in split]
+    if not measured:
+        return ""
+    labels = [g for g in _GROUP_ORDER if any(g in s for _, s in measured)]
+    labels += sorted({g for _, s in measured for g in s} - set(labels))
+    lines = [
+        "| row | via | concurrency | " + " | ".join(labels) + " | all |",
+        "|---|---|---:|" + "---:|" * (len(labels) + 1),
+    ]
+    for r, s in measured:
+        per_call = [s.get(label, 0.0) for label in labels]
+        cells = " | ".join(f"{v:.2f}" for v in per_call)
+        lines.append(f"| {r.name} | {r.via} | {r.concurrency} | {cells} | {sum(per_call):.2f} |")
+    return "\n".join(lines)
+
+
+CPU_NOTE = (
+    "CPU time per call, in milliseconds, by process: the CPU time each used during the measurement "
+    "over the calls it made (warm-up included). With two cores, the `all` column bounds the concurrent "
+    "throughput at about 2000 / all requests/s; at concurrency 1 it is most of the latency."
+)
+
+
+def where_the_time_goes(rows: Sequence[Row], names: Sequence[str], measuring: Measuring | None) -> list[str]:
+    """The RESULTS.md lines of the CPU-per-call table for this run's rows (none without a split)."""
+    if measuring is None:
+        return []
+    ordered = sorted((r for r in rows if r.name in names), key=lambda r: (names.index(r.name), r.concurrency, r.via))
+    table = cpu_table(ordered, measuring.split)
+    return ["### Where the time goes", "", CPU_NOTE, "", table, ""] if table else []
