@@ -239,7 +239,8 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         user = current_user()
         query = mappers.analytics_query(request)
         today = self._clock().date()
-        async with self._db.transaction() as session:
+        # Reads only: autocommit saves the BEGIN and COMMIT round trips.
+        async with self._db.read() as session:
             result = await service.training_analytics(session, self._programs, user.user_id, query, today)
         return mappers.analytics_to_pb(result)
 
