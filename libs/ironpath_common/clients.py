@@ -20,6 +20,19 @@ from ironpath_common.tracing import SPAN_KIND_CLIENT, TRACEPARENT, SpanContext, 
 ResponseT = TypeVar("ResponseT")
 
 DEFAULT_DEADLINE_SECONDS = 5.0
+# gRPC's default reconnect backoff grows towards two minutes while a peer is down, and a call made
+# during the backoff fails at once: a restarted peer then stayed unreachable for seconds (a program
+# generated then returned before its progress logs existed). Peers here are a hop away: retry fast.
+INITIAL_RECONNECT_BACKOFF_MS = 100
+MAX_RECONNECT_BACKOFF_MS = 1000
+CHANNEL_OPTIONS = [
+    ("grpc.enable_retries", 1),
+    # round_robin: with a headless Service (several addresses per name) calls spread over every
+    # replica instead of sticking to the first one resolved.
+    ("grpc.lb_policy_name", "round_robin"),
+    ("grpc.initial_reconnect_backoff_ms", INITIAL_RECONNECT_BACKOFF_MS),
+    ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+]
 
 _BY_CODE: dict[grpc.StatusCode, type[errors.DomainError]] = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
@@ -35,11 +48,7 @@ class ServiceChannel:
     """One channel to another service, shared by its typed clients."""
 
     def __init__(self, address: str, tokens: ServiceTokenIssuer, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS):
-        # round_robin: with a headless Service (several addresses per name) calls spread over every
-        # replica instead of sticking to the first one resolved.
-        self.channel = grpc.aio.insecure_channel(
-            address, options=[("grpc.enable_retries", 1), ("grpc.lb_policy_name", "round_robin")]
-        )
+        self.channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._tokens = tokens
         self._deadline = deadline_seconds
 

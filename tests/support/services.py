@@ -19,6 +19,7 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ironpath_common.clients import MAX_RECONNECT_BACKOFF_MS
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +70,7 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
     # Its own Prometheus port, so any number of processes of one service can run side by side.
     metrics_port: int = field(default_factory=free_port)
+    starts: int = 0
 
     @property
     def address(self) -> str:
@@ -85,12 +87,17 @@ class ServiceProcess:
             [sys.executable, "-m", f"{self.name}_svc"], cwd=REPO, env=env, stdout=log, stderr=log
         )
         log.close()
+        self.starts += 1
 
     def wait_serving(self, timeout: float = 30.0) -> None:
         try:
             wait_serving(self.address, timeout)
         except TimeoutError:
             raise TimeoutError(f"{self.name} not serving; log tail:\n{self.log_tail()}") from None
+        if self.starts > 1:
+            # Restarted: the other services' channels retry at most this often (plus 20 % jitter),
+            # so only after it does a test's next call find every peer connected again.
+            time.sleep(MAX_RECONNECT_BACKOFF_MS * 1.2 / 1000)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
         if self.process is None:
