@@ -13,8 +13,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Row, and_, bindparam, case, cast, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Date,
+    LargeBinary,
+    Row,
+    SmallInteger,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ironpath.common.v1 import training_pb2
@@ -130,6 +144,36 @@ class NewLog:
     planned_pb: bytes
 
 
+# A program's new logs in one statement built once: each NewLog field goes as one array, so the
+# statement is the same for any number of sessions (compiling an 80-row VALUES list on every call
+# cost more than the rest of the call). Logs that exist already are left as they are.
+_NEW_LOGS = (
+    func.unnest(
+        bindparam("week_numbers", type_=ARRAY(SmallInteger)),
+        bindparam("day_numbers", type_=ARRAY(SmallInteger)),
+        bindparam("titles", type_=ARRAY(Text)),
+        bindparam("planned_dates", type_=ARRAY(Date)),
+        bindparam("planned_pbs", type_=ARRAY(LargeBinary)),
+    )
+    .table_valued("week_number", "day_number", "title", "planned_date", "planned_pb")
+    .render_derived()
+)
+_INSERT_LOGS = (
+    insert(progress_logs)
+    .from_select(
+        ["user_id", "program_id", "week_number", "day_number", "title", "planned_date", "planned_pb"],
+        select(
+            bindparam("user_id", type_=_t.user_id.type),
+            bindparam("program_id", type_=_t.program_id.type),
+            *_NEW_LOGS.c,
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(_t.week_number)
+)
+_COUNT_LOGS = select(func.count()).where(_t.user_id == bindparam("user_id"), _t.program_id == bindparam("program_id"))
+
+
 def _set_pb(s: PerformedSet) -> training_pb2.PerformedSet:
     return training_pb2.PerformedSet(
         exercise_id=s.exercise_id,
@@ -241,30 +285,20 @@ class ProgressRepository:
         """Creates the logs that do not exist yet; returns how many were created."""
         if not logs:
             return 0
-        statement = (
-            insert(progress_logs)
-            .values(
-                [
-                    {
-                        "user_id": user_id,
-                        "program_id": uuid.UUID(program_id),
-                        "week_number": log.week_number,
-                        "day_number": log.day_number,
-                        "title": log.title,
-                        "planned_date": log.planned_date,
-                        "planned_pb": log.planned_pb,
-                    }
-                    for log in logs
-                ]
-            )
-            .on_conflict_do_nothing()
-            .returning(_t.week_number)
-        )
-        return len((await self._session.execute(statement)).all())
+        params = {
+            "user_id": user_id,
+            "program_id": uuid.UUID(program_id),
+            "week_numbers": [log.week_number for log in logs],
+            "day_numbers": [log.day_number for log in logs],
+            "titles": [log.title for log in logs],
+            "planned_dates": [log.planned_date for log in logs],
+            "planned_pbs": [log.planned_pb for log in logs],
+        }
+        return len((await self._session.execute(_INSERT_LOGS, params)).all())
 
     async def count_logs(self, user_id: str, program_id: str) -> int:
-        statement = select(func.count()).where(_t.user_id == user_id, _t.program_id == uuid.UUID(program_id))
-        return int((await self._session.execute(statement)).scalar_one())
+        params = {"user_id": user_id, "program_id": uuid.UUID(program_id)}
+        return int((await self._session.execute(_COUNT_LOGS, params)).scalar_one())
 
     async def program_exists(self, user_id: str, program_id: str) -> bool:
         statement = select(_t.week_number).where(_t.user_id == user_id, _t.program_id == uuid.UUID(program_id))
