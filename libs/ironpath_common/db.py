@@ -9,14 +9,17 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, text
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Select
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +138,32 @@ def run_migrations_env(metadata: MetaData) -> None:
             await engine.dispose()
 
     asyncio.run(run_async())
+
+
+class RawQuery:
+    """A Core SELECT compiled once to asyncpg's SQL and run on the connection's asyncpg driver.
+
+    For the hot reads of hundreds of rows: SQLAlchemy's per-row result handling costs more than
+    the query itself there, while asyncpg decodes rows in C (and prepares the statement once per
+    connection). Rows come back as asyncpg Records (tuples in the select's column order), with
+    asyncpg's own types: a UUID column reads as `asyncpg.pgproto.pgproto.UUID`, which `str()`s
+    and compares like `uuid.UUID`."""
+
+    _dialect = PGDialect_asyncpg()
+
+    def __init__(self, statement: Select[Any]) -> None:
+        compiled = statement.compile(dialect=self._dialect)
+        self.sql = compiled.string
+        self._names = compiled.positiontup or []
+        # Literals Core turned into parameters (e.g. 'UTC' in timezone('UTC', ...)); a named
+        # parameter left out of fetch() is a KeyError, never a silent NULL.
+        self._defaults = {name: value for name, value in compiled.params.items() if value is not None}
+
+    async def fetch(self, connection: AsyncConnection, **params: Any) -> list[asyncpg.Record]:
+        values = {**self._defaults, **params}
+        raw = await connection.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        return await driver.fetch(self.sql, *(values[name] for name in self._names))
 
 
 class Database:

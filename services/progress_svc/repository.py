@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import figures_pb2, progress_pb2
+from ironpath_common.db import RawQuery
 from ironpath_common.erasure import delete_user_rows
 from ironpath_training.plan import PlannedSession
 from ironpath_training.proto import session_from_pb
@@ -129,10 +130,17 @@ def _logs_statement(columns: tuple[Any, ...], *, week: bool) -> Any:
     return statement.order_by(_t.week_number, _t.day_number)
 
 
-_PROGRAM_LOGS_FULL = _logs_statement(_FULL_COLUMNS, week=False)
-_PROGRAM_LOGS_SUMMARY = _logs_statement(_SUMMARY_COLUMNS, week=False)
-_WEEK_LOGS_FULL = _logs_statement(_FULL_COLUMNS, week=True)
-_WEEK_LOGS_SUMMARY = _logs_statement(_SUMMARY_COLUMNS, week=True)
+# Analytics read hundreds of rows per call: compiled once, decoded by asyncpg.
+_ANALYTICS = select(_t.week_number, _t.status, SESSION_DATE, SESSION_WEEK, _t.figures_pb).where(
+    _t.user_id == bindparam("user_id")
+)
+_PROGRAM_ANALYTICS = RawQuery(_ANALYTICS.where(_t.program_id == bindparam("program_id")))
+_RANGE_ANALYTICS = RawQuery(_ANALYTICS.where(SESSION_DATE.between(bindparam("start"), bindparam("end"))))
+
+_PROGRAM_LOGS_FULL = RawQuery(_logs_statement(_FULL_COLUMNS, week=False))
+_PROGRAM_LOGS_SUMMARY = RawQuery(_logs_statement(_SUMMARY_COLUMNS, week=False))
+_WEEK_LOGS_FULL = RawQuery(_logs_statement(_FULL_COLUMNS, week=True))
+_WEEK_LOGS_SUMMARY = RawQuery(_logs_statement(_SUMMARY_COLUMNS, week=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +322,7 @@ class ProgressRepository:
             statement = _WEEK_LOGS_FULL if full else _WEEK_LOGS_SUMMARY
             params["week_number"] = week_number
         # The selected columns are LogRecord's fields in order.
-        return [LogRecord(*row) for row in await self._session.execute(statement, params)]
+        return [LogRecord(*row) for row in await statement.fetch(self._session, **params)]
 
     async def get_log(self, user_id: str, key: SessionKey, *, full: bool, lock: bool = False) -> LogRecord | None:
         statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(_key_clause(user_id, key))
@@ -418,17 +426,14 @@ class ProgressRepository:
     ) -> list[LoggedSession[StoredSet]]:
         """Every log of one program, or every log of the user whose session date lies in
         [start, end]: position, status, day and stored figures only (never the sets)."""
-        statement = select(_t.week_number, _t.status, SESSION_DATE, SESSION_WEEK, _t.figures_pb).where(
-            _t.user_id == user_id
-        )
         if program_id is not None:
-            statement = statement.where(_t.program_id == uuid.UUID(program_id))
-        if start is not None and end is not None:
-            statement = statement.where(SESSION_DATE.between(start, end))
+            rows = await _PROGRAM_ANALYTICS.fetch(self._session, user_id=user_id, program_id=uuid.UUID(program_id))
+        else:
+            rows = await _RANGE_ANALYTICS.fetch(self._session, user_id=user_id, start=start, end=end)
         parse = figures_pb2.SessionFigures.FromString
         return [
             LoggedSession(week, status, day, monday, parse(figures) if figures is not None else None)
-            for week, status, day, monday, figures in await self._session.execute(statement)
+            for week, status, day, monday, figures in rows
         ]
 
     async def claim_event(self, event_id: str, kind: str) -> bool:

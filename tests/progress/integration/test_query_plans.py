@@ -1,5 +1,5 @@
 """The progress repository's reads use indexes on a large table (checked with EXPLAIN on the
-statements the repository really sends, captured from the engine)."""
+statements the repository really sends, captured from the engine and the asyncpg driver)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ironpath_common.db import create_sessionmaker, prepare_database
+from ironpath_common.db import prepare_database
 from progress_svc.domain import SessionKey
 from progress_svc.repository import ProgressRepository
 from tests.support.services import REPO, drop_databases, scratch_database_url
@@ -43,10 +44,17 @@ async def _check_plans(url: str) -> list[tuple[str, str]]:
             if statement.lstrip().upper().startswith("SELECT"):
                 captured.append((statement, tuple(parameters)))
 
+        def capture_raw(query: asyncpg.connection.LoggedQuery) -> None:
+            # The hot reads (RawQuery) run on the asyncpg driver, past SQLAlchemy's events.
+            if query.query.lstrip().upper().startswith("SELECT"):
+                captured.append((query.query, tuple(query.args)))
+
         event.listen(engine.sync_engine, "before_cursor_execute", capture)
         user, program = "lifter-4242", str(uuid.UUID(hashlib.md5(b"program-4242").hexdigest()))
-        async with create_sessionmaker(engine)() as session:
-            repo = ProgressRepository(session)
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            raw.driver_connection.add_query_logger(capture_raw)
+            repo = ProgressRepository(connection)
             await repo.program_logs(user, program, full=True)
             await repo.program_logs(user, program, full=False, week_number=3)
             await repo.get_log(user, SessionKey(program, 2, 3), full=True)
