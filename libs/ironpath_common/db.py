@@ -63,6 +63,15 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         await session.commit()
 
 
+@asynccontextmanager
+async def autocommit(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose every statement commits on its own: no BEGIN and COMMIT round trips. For
+    reads that need no single snapshot, and for a single write that is atomic by itself."""
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
 async def ping(engine: AsyncEngine) -> bool:
     try:
         async with engine.connect() as conn:

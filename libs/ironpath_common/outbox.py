@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ironpath_common.db import transaction
+from ironpath_common.db import autocommit, transaction
 from ironpath_common.errors import DomainError
 from ironpath_common.tracing import continuing, current_traceparent
 
@@ -158,7 +158,7 @@ class OutboxRelay:
             else:
                 self.outcomes[event.destination, "delivered"] += 1
             pending = and_(t.c.event_id == uuid.UUID(event.event_id), t.c.sent_at.is_(None))
-            async with transaction(self.sessions) as session:
+            async with autocommit(self.sessions) as session:  # one statement: atomic by itself
                 if "sent_at" in values and event.destination in self._forget:
                     await session.execute(delete(t).where(pending))
                 else:

@@ -221,9 +221,18 @@ def generation_request(message: pb.GenerateProgramRequest) -> GenerationRequest:
     )
 
 
-def session_rows(plan: Plan) -> list[tuple[int, int, bytes]]:
+def planned_sessions(plan: Plan) -> list[t.PlannedSession]:
+    """The plan's sessions as messages, in week/day order: built once, then stored, sent and returned."""
+    return [session_to_pb(s) for s in plan.sessions()]
+
+
+def session_rows(sessions: Iterable[t.PlannedSession]) -> list[tuple[int, int, bytes]]:
     """Each planned session as stored: (week, day, PlannedSession bytes)."""
-    return [(s.week_number, s.day_number, session_to_pb(s).SerializeToString()) for s in plan.sessions()]
+    return [(s.week_number, s.day_number, s.SerializeToString()) for s in sessions]
+
+
+def stored_sessions(sessions: Iterable[bytes]) -> list[t.PlannedSession]:
+    return [t.PlannedSession.FromString(data) for data in sessions]
 
 
 def week_phases(plan: Plan) -> list[dict[str, Any]]:
@@ -231,12 +240,11 @@ def week_phases(plan: Plan) -> list[dict[str, Any]]:
 
 
 def initialize_logs_event(
-    event_id: str, user_id: str, program_id: str, sessions: list[bytes]
+    event_id: str, user_id: str, program_id: str, sessions: Iterable[t.PlannedSession]
 ) -> progress_pb2.InitializeProgramLogsRequest:
-    request = progress_pb2.InitializeProgramLogsRequest(event_id=event_id, user_id=user_id, program_id=program_id)
-    for stored in sessions:
-        request.sessions.add().MergeFromString(stored)
-    return request
+    return progress_pb2.InitializeProgramLogsRequest(
+        event_id=event_id, user_id=user_id, program_id=program_id, sessions=sessions
+    )
 
 
 def erase_events(user_id: str, progress_event_id: str, feedback_event_id: str) -> list[tuple[str, Message]]:
@@ -281,8 +289,8 @@ def _metadata_to_pb(data: Mapping[str, Any], message: pb.GenerationMetadata) -> 
     message.duration_ms = data["duration_ms"]
 
 
-def program_to_pb(program: Program, sessions: list[bytes] | None) -> pb.Program:
-    """`sessions` (stored PlannedSession bytes in week/day order) fills the full view."""
+def program_to_pb(program: Program, sessions: Iterable[t.PlannedSession] | None) -> pb.Program:
+    """`sessions` (in week/day order) fills the full view."""
     message = pb.Program(
         program_id=program.program_id,
         name=program.name,
@@ -307,8 +315,7 @@ def program_to_pb(program: Program, sessions: list[bytes] | None) -> pb.Program:
             )
             for p in program.week_phases
         }
-        for stored in sessions:
-            session = t.PlannedSession.FromString(stored)
+        for session in sessions:
             weeks[session.week_number].sessions.append(session)
     return message
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import LargeBinary, Row, SmallInteger, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironpath_common.erasure import delete_rows_mentioning, delete_user_rows
@@ -195,8 +195,30 @@ class MethodologyRepository:
             statement = statement.where(methodologies.c.methodology_id > after)
         return [_methodology(row) for row in await self._session.execute(statement)]
 
-    async def ids(self) -> set[str]:
-        return set((await self._session.execute(select(methodologies.c.methodology_id))).scalars())
+    async def all(self) -> tuple[Methodology, ...]:
+        """Every methodology (a handful of seeded rows)."""
+        return tuple(_methodology(row) for row in await self._session.execute(_ALL_METHODOLOGIES))
+
+
+_ALL_METHODOLOGIES = select(methodologies).order_by(methodologies.c.methodology_id)
+
+# Built once (GenerateProgram runs them on every call). A program's columns come from the
+# parameters; only what the database fills in comes back.
+_ADD_PROGRAM = insert(programs).returning(_p.state, _p.version, _p.created_at, _p.updated_at)
+# Its sessions, each field as one array: one statement for any number of sessions.
+_NEW_SESSIONS = (
+    func.unnest(
+        bindparam("week_numbers", type_=ARRAY(SmallInteger)),
+        bindparam("day_numbers", type_=ARRAY(SmallInteger)),
+        bindparam("session_pbs", type_=ARRAY(LargeBinary)),
+    )
+    .table_valued("week_number", "day_number", "session_pb")
+    .render_derived()
+)
+_ADD_SESSIONS = insert(program_sessions).from_select(
+    ["program_id", "week_number", "day_number", "session_pb"],
+    select(bindparam("program_id", type_=program_sessions.c.program_id.type), *_NEW_SESSIONS.c),
+)
 
 
 class ProgramRepository:
@@ -220,34 +242,53 @@ class ProgramRepository:
         metadata: dict[str, Any],
         sessions: Sequence[tuple[int, int, bytes]],
     ) -> Program:
+        key = uuid.UUID(program_id)
         row = (
             await self._session.execute(
-                insert(programs)
-                .values(
-                    program_id=uuid.UUID(program_id),
-                    user_id=user_id,
-                    name=name,
-                    methodology_id=methodology_id,
-                    goal=goal,
-                    weeks=weeks,
-                    days_per_week=days_per_week,
-                    start_date=start_date,
-                    unit=unit,
-                    focus_areas=list(focus_areas),
-                    week_phases=week_phases,
-                    generation_metadata=metadata,
-                )
-                .returning(programs)
+                _ADD_PROGRAM,
+                {
+                    "program_id": key,
+                    "user_id": user_id,
+                    "name": name,
+                    "methodology_id": methodology_id,
+                    "goal": goal,
+                    "weeks": weeks,
+                    "days_per_week": days_per_week,
+                    "start_date": start_date,
+                    "unit": unit,
+                    "focus_areas": list(focus_areas),
+                    "week_phases": week_phases,
+                    "generation_metadata": metadata,
+                },
             )
         ).one()
         await self._session.execute(
-            insert(program_sessions),
-            [
-                {"program_id": uuid.UUID(program_id), "week_number": w, "day_number": d, "session_pb": data}
-                for w, d, data in sessions
-            ],
+            _ADD_SESSIONS,
+            {
+                "program_id": key,
+                "week_numbers": [w for w, _, _ in sessions],
+                "day_numbers": [d for _, d, _ in sessions],
+                "session_pbs": [data for _, _, data in sessions],
+            },
         )
-        return _program(row)
+        return Program(
+            program_id=program_id,
+            user_id=user_id,
+            name=name,
+            methodology_id=methodology_id,
+            goal=goal,
+            weeks=weeks,
+            days_per_week=days_per_week,
+            start_date=start_date,
+            unit=unit,
+            state=row.state,
+            focus_areas=tuple(focus_areas),
+            metadata=metadata,
+            week_phases=week_phases,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
     async def get(self, user_id: str, program_id: str, *, lock: bool = False) -> Program | None:
         """The program if `user_id` owns it; None for a missing program and for someone else's."""

@@ -93,12 +93,11 @@ class GenerationInput:
 async def prepare_generation(session: AsyncSession, user_id: str, request: GenerationRequest) -> GenerationInput:
     """Checks the request and picks the methodology: the lifter's choice, else one that suits
     their experience and goal. A lifter without a profile gets the defaults (loads by RPE)."""
-    methodologies = MethodologyRepository(session)
-    check_request(request, await methodologies.ids())
+    known = {m.methodology_id: m for m in await MethodologyRepository(session).all()}
+    check_request(request, set(known))
     stored = await ProfileRepository(session).get(user_id)
     profile = stored.profile if stored is not None else Profile()
-    chosen = choose_methodology(profile, request).methodology_id
-    methodology = await methodologies.get(chosen)
+    methodology = known.get(choose_methodology(profile, request).methodology_id)
     if methodology is None:  # the library and the seeded rows disagree
         raise InvalidArgument("methodology_id", "is not a known methodology")
     return GenerationInput(profile, methodology)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ironpath.common.v1 import training_pb2 as t
 from ironpath.program.v1 import program_pb2 as pb
 from ironpath.program.v1 import program_pb2_grpc as pb_grpc
-from ironpath_common.db import transaction
+from ironpath_common.db import autocommit, transaction
 from ironpath_common.errors import InvalidArgument
 from ironpath_common.idempotency import parse_request_id, previous_response, run_once
 from ironpath_common.interceptors import current_service, current_user
@@ -93,7 +93,8 @@ class ProgramServicer(pb_grpc.ProgramServiceServicer):
         user = current_user()
         wanted = mappers.generation_request(request)
         method = "GenerateProgram"
-        async with transaction(self._sessions) as session:
+        # Reads only, each on its own: no transaction to begin and commit.
+        async with autocommit(self._sessions) as session:
             replay = await previous_response(
                 session, processed_requests, user.user_id, method, request, pb.GenerateProgramResponse
             )
@@ -103,10 +104,9 @@ class ProgramServicer(pb_grpc.ProgramServiceServicer):
         # Outside any transaction: a model may take seconds, and no connection waits on it.
         plan, metadata = await self._engine.write(generation.profile, wanted, generation.methodology)
         program_id = str(uuid.uuid4())
-        sessions = mappers.session_rows(plan)
-        initialize_logs = mappers.initialize_logs_event(
-            new_event_id(), user.user_id, program_id, [data for _, _, data in sessions]
-        )
+        planned = mappers.planned_sessions(plan)
+        sessions = mappers.session_rows(planned)
+        initialize_logs = mappers.initialize_logs_event(new_event_id(), user.user_id, program_id, planned)
         events: list[Event] = []
         async with transaction(self._sessions) as session:
 
@@ -123,9 +123,7 @@ class ProgramServicer(pb_grpc.ProgramServiceServicer):
                     initialize_logs=initialize_logs,
                 )
                 events.append(event)
-                return pb.GenerateProgramResponse(
-                    program=mappers.program_to_pb(program, [data for _, _, data in sessions])
-                )
+                return pb.GenerateProgramResponse(program=mappers.program_to_pb(program, planned))
 
             response = await run_once(
                 session, processed_requests, user.user_id, method, request, pb.GenerateProgramResponse, effect
@@ -142,7 +140,8 @@ class ProgramServicer(pb_grpc.ProgramServiceServicer):
         full = request.view != pb.PROGRAM_VIEW_BASIC
         async with transaction(self._sessions) as session:
             program, sessions = await service.get_program(session, user.user_id, program_id, full=full)
-        return pb.GetProgramResponse(program=mappers.program_to_pb(program, sessions))
+        planned = mappers.stored_sessions(sessions) if sessions is not None else None
+        return pb.GetProgramResponse(program=mappers.program_to_pb(program, planned))
 
     async def ListPrograms(
         self, request: pb.ListProgramsRequest, context: grpc.aio.ServicerContext
