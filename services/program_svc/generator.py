@@ -8,10 +8,8 @@ for the prescribed reps and intensity. The same profile and request give the sam
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import date, timedelta
+from typing import Any, NamedTuple
 
 from ironpath_training import exercises
 from ironpath_training.exercises import Exercise
@@ -76,8 +74,7 @@ ESTIMATED_1RM_RATIO = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SetSpec:
+class SetSpec(NamedTuple):
     """One set before loads exist: intensity as a fraction of the exercise's 1RM."""
 
     percent: float
@@ -85,12 +82,29 @@ class SetSpec:
     amrap: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Exposure:
-    """A main lift on one day: its sets, and whether it is the week's first time on that lift."""
+class _MainLift(NamedTuple):
+    """What every exposure of a main lift shares: the exercise that trains it, the 1RM its loads
+    are written from (None: the lifter picks loads by RPE) and the notes that go with it."""
 
     lift: str
-    specs: tuple[SetSpec, ...]
+    exercise: Exercise
+    exercise_max: float | None
+    notes: str
+    substituted_for: str
+
+
+class _Day(NamedTuple):
+    """A day of the split, written once: weeks differ only in the main lifts' sets and whether the
+    accessories are the deload ones."""
+
+    lifts: list[str]
+    # The lifts trained that day, in order (without a safe variation, or with an exercise already
+    # trained that day, the accessories carry the lift).
+    trained: tuple[_MainLift, ...]
+    title: str
+    offset: timedelta  # from the start of the week
+    accessories: tuple[PlannedExercise, ...]
+    deload_accessories: tuple[PlannedExercise, ...]
 
 
 def choose_methodology(profile: Profile, request: GenerationRequest) -> Methodology:
@@ -126,31 +140,37 @@ class _Writer:
         self.limitations = frozenset(profile.limitations) | frozenset(request.limitations)
         self.focus = set(request.focus_areas)
         self.one_rm = {lift: working_one_rep_max(profile, lift) for lift in LIFT_NAMES}
-        self.main = {
-            lift: exercises.choose(exercises.MAIN_EXERCISE[lift], self.equipment, self.limitations)
-            for lift in LIFT_NAMES
-        }
+        self.main = {lift: self._main_lift(lift) for lift in LIFT_NAMES}
         self.split = (SPLITS_531 if self.kind == "531" else SPLITS)[request.days_per_week]
+        self.days = [
+            self._day(lifts, timedelta(days=offset))
+            for lifts, offset in zip(self.split, DAY_OFFSETS[request.days_per_week], strict=True)
+        ]
         self.block_phases = _block_schedule(self.rules["blocks"], request.weeks) if self.kind == "block" else []
         self._lp_percent: dict[str, float] = {}
-        # Sets repeat across a program (same scheme, same load): build each distinct one once.
-        self._sets: dict[tuple[tuple[SetSpec, ...], float | None], tuple[PlannedSet, ...]] = {}
-        self._tm_percent: dict[str, float] = {}
+        # Exercises and sets repeat across a program (same scheme, same load): work each out once,
+        # and each set's intensity, load and RPE target once however many sets share them.
+        self._main_exercises: dict[tuple[str, tuple[SetSpec, ...], int], PlannedExercise] = {}
+        self._intensities: dict[tuple[SetSpec, float | None], tuple[float, float, float]] = {}
+        self._tm_percent: dict[tuple[str, int], float] = {}
 
     # -- the program -------------------------------------------------------------------
 
     def plan(self) -> Plan:
         weeks = []
+        start = self.request.start_date
         for week in range(1, self.request.weeks + 1):
             phase, deload = self._phase(week)
+            week_start = None if start is None else start + timedelta(weeks=week - 1)
             sessions = []
-            exposures_this_week: dict[str, int] = defaultdict(int)
-            for day, lifts in enumerate(self.split, start=1):
-                exposures = []
-                for lift in lifts:
-                    exposures.append(Exposure(lift, self._specs(lift, week, exposures_this_week[lift], deload)))
+            exposures_this_week = dict.fromkeys(LIFT_NAMES, 0)
+            for number, day in enumerate(self.days, start=1):
+                # Every lift's sets are written, trained or not: progressions count each exposure.
+                specs: dict[str, tuple[SetSpec, ...]] = {}
+                for lift in day.lifts:
+                    specs[lift] = self._specs(lift, week, exposures_this_week[lift], deload)
                     exposures_this_week[lift] += 1
-                sessions.append(self._session(week, day, lifts, exposures, deload))
+                sessions.append(self._session(week, number, day, specs, deload, week_start))
             weeks.append(PlannedWeek(week, phase, deload, tuple(sessions)))
         return Plan(self.methodology.methodology_id, tuple(weeks))
 
@@ -169,28 +189,43 @@ class _Writer:
             return wave["phase"], wave["deload"]
         return "linear progression", False
 
-    def _session(
-        self, week: int, day: int, lifts: list[str], exposures: list[Exposure], deload: bool
-    ) -> PlannedSession:
-        planned: list[PlannedExercise] = []
+    def _day(self, lifts: list[str], offset: timedelta) -> _Day:
+        trained: list[_MainLift] = []
         used: set[str] = set()
-        for exposure in exposures:
-            exercise = self.main[exposure.lift]
-            if exercise is None or exercise.exercise_id in used:
+        for lift in lifts:
+            main = self.main[lift]
+            if main is None or main.exercise.exercise_id in used:
                 continue  # no safe variation for this lifter: the accessories carry the day
-            used.add(exercise.exercise_id)
-            planned.append(self._main_exercise(exposure, exercise, len(planned) + 1))
-        for chosen in self._accessories(lifts, used):
-            planned.append(self._accessory(chosen, len(planned) + 1, deload))
-        if not planned:
+            used.add(main.exercise.exercise_id)
+            trained.append(main)
+        chosen = self._accessories(lifts, used)
+        if not trained and not chosen:
             # Nothing else suits this lifter today: trunk work needs no equipment and loads no joint.
-            planned.append(self._accessory((exercises.CATALOGUE["dead_bug"], False), 1, deload))
-        title = " & ".join(LIFT_NAMES[lift] for lift in lifts) + (" (deload)" if deload else "")
-        planned_date = None
-        if self.request.start_date is not None:
-            offset = (week - 1) * 7 + DAY_OFFSETS[self.request.days_per_week][day - 1]
-            planned_date = self.request.start_date + timedelta(days=offset)
-        return PlannedSession(week, day, title, planned_date, deload, tuple(planned))
+            chosen = [(exercises.CATALOGUE["dead_bug"], False)]
+        first = len(trained) + 1
+        return _Day(
+            lifts,
+            tuple(trained),
+            " & ".join(LIFT_NAMES[lift] for lift in lifts),
+            offset,
+            tuple(self._accessory(c, order, deload=False) for order, c in enumerate(chosen, start=first)),
+            tuple(self._accessory(c, order, deload=True) for order, c in enumerate(chosen, start=first)),
+        )
+
+    def _session(
+        self,
+        week: int,
+        number: int,
+        day: _Day,
+        specs: dict[str, tuple[SetSpec, ...]],
+        deload: bool,
+        week_start: date | None,
+    ) -> PlannedSession:
+        mains = [self._main_exercise(main, specs[main.lift], order) for order, main in enumerate(day.trained, start=1)]
+        planned = (*mains, *(day.deload_accessories if deload else day.accessories))
+        title = f"{day.title} (deload)" if deload else day.title
+        planned_date = None if week_start is None else week_start + day.offset
+        return PlannedSession(week, number, title, planned_date, deload, planned)
 
     # -- main lifts --------------------------------------------------------------------
 
@@ -244,7 +279,7 @@ class _Writer:
         when the heaviest set would pass the 1RM (Wendler's reset)."""
         rules = self.rules
         base = rules["training_max_percent"]
-        key = f"{lift}:{cycle}"
+        key = (lift, cycle)
         if key in self._tm_percent:
             return self._tm_percent[key]
         if cycle == 0:
@@ -294,15 +329,13 @@ class _Writer:
             return float(rules["increment_lb"][side]) * KG_PER_LB
         return float(rules["increment_kg"][side])
 
-    def _main_exercise(self, exposure: Exposure, exercise: Exercise, order: int) -> PlannedExercise:
-        one_rm = self.one_rm[exposure.lift]
+    def _main_lift(self, lift: str) -> _MainLift | None:
+        exercise = exercises.choose(exercises.MAIN_EXERCISE[lift], self.equipment, self.limitations)
+        if exercise is None:
+            return None
+        one_rm = self.one_rm[lift]
         exercise_max = one_rm * exercise.load_factor if one_rm and exercise.load_factor else None
-        key = (exposure.specs, exercise_max)
-        sets = self._sets.get(key)
-        if sets is None:
-            sets = tuple(self._set(n, spec, exercise_max) for n, spec in enumerate(exposure.specs, start=1))
-            self._sets[key] = sets
-        original = exercises.CATALOGUE[exercises.MAIN_EXERCISE[exposure.lift]]
+        original = exercises.CATALOGUE[exercises.MAIN_EXERCISE[lift]]
         notes = []
         substituted = ""
         if exercise is not original:
@@ -310,36 +343,50 @@ class _Writer:
             notes.append(exercises.substitution_reason(original, exercise, self.equipment, self.limitations))
         if exercise_max is None:
             notes.append("Choose the load that matches the target RPE.")
-        elif self.profile.one_rep_max(exposure.lift) is None:
+        elif self.profile.one_rep_max(lift) is None:
             notes.append(f"Loads from an estimated 1RM of {one_rm:.0f} kg; let the target RPE correct them.")
-        heavy = min(s.reps for s in exposure.specs) <= 5
-        return PlannedExercise(
-            exercise.exercise_id,
-            exercise.name,
-            exposure.lift,
-            order,
-            sets,
-            " ".join(notes),
-            substituted,
-            180 if heavy else 120,
-        )
+        return _MainLift(lift, exercise, exercise_max, " ".join(notes), substituted)
 
-    def _set(self, number: int, spec: SetSpec, exercise_max: float | None) -> PlannedSet:
+    def _main_exercise(self, main: _MainLift, specs: tuple[SetSpec, ...], order: int) -> PlannedExercise:
+        key = (main.lift, specs, order)
+        planned = self._main_exercises.get(key)
+        if planned is None:
+            heavy = any(spec.reps <= 5 for spec in specs)
+            planned = PlannedExercise(
+                main.exercise.exercise_id,
+                main.exercise.name,
+                main.lift,
+                order,
+                self._sets(specs, main.exercise_max),
+                main.notes,
+                main.substituted_for,
+                180 if heavy else 120,
+            )
+            self._main_exercises[key] = planned
+        return planned
+
+    def _sets(self, specs: tuple[SetSpec, ...], exercise_max: float | None) -> tuple[PlannedSet, ...]:
+        sets = []
+        for number, spec in enumerate(specs, start=1):
+            key = (spec, exercise_max)
+            intensity = self._intensities.get(key)
+            if intensity is None:
+                intensity = self._intensity(spec, exercise_max)
+                self._intensities[key] = intensity
+            percent, load_kg, rpe = intensity
+            sets.append(PlannedSet(number, spec.reps, percent, load_kg, rpe, spec.amrap))
+        return tuple(sets)
+
+    def _intensity(self, spec: SetSpec, exercise_max: float | None) -> tuple[float, float, float]:
+        """A set's %1RM, load and RPE target: 0 % and no load when the lifter picks it by RPE."""
         exact = min(spec.percent, 1.0)
         # The intensity shown is what the RPE target must agree with; the load uses the exact one.
         percent = round(exact, 4)
         rpe = rpe_for(spec.reps, percent)
         if exercise_max is None:
-            return PlannedSet(number, spec.reps, 0.0, 0.0, rpe, spec.amrap)
+            return 0.0, 0.0, rpe
         # The only rounding of a load: down to what the lifter's plates make.
-        return PlannedSet(
-            number,
-            spec.reps,
-            round(percent, 4),
-            loadable_kg(exercise_max * exact, self.profile.unit),
-            rpe,
-            spec.amrap,
-        )
+        return percent, loadable_kg(exercise_max * exact, self.profile.unit), rpe
 
     # -- accessories -------------------------------------------------------------------
 
