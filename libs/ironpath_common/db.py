@@ -171,7 +171,7 @@ class RawQuery:
     async def fetch(self, connection: AsyncConnection, **params: Any) -> list[asyncpg.Record]:
         values = {**self._defaults, **params}
         raw = await connection.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        driver: asyncpg.Connection = raw.driver_connection
         return await driver.fetch(self.sql, *(values[name] for name in self._names))
 
 

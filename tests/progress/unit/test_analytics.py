@@ -23,7 +23,7 @@ from progress_svc.analytics import (
     session_figures,
     streaks,
 )
-from progress_svc.repository import encode_figures
+from progress_svc.repository import decode_figures, encode_figures
 
 
 def lifted(exercise: str, load: float, reps: int, rpe: float | None, target_rpe: float = 7.5, number: int = 1):
@@ -171,20 +171,29 @@ def test_a_program_history_adds_up_by_program_week():
     assert (result.streaks.current_weeks, result.streaks.longest_weeks) == (2, 2)
 
 
-def test_the_stored_messages_add_up_exactly_like_the_computed_figures():
+@pytest.mark.parametrize("decode", [figures_pb2.SessionFigures.FromString, decode_figures])
+def test_the_stored_figures_add_up_exactly_like_the_computed_figures(decode):
     stored = [
         LoggedSession(
             s.week_number,
             s.status,
             s.session_date,
             s.week_start,
-            figures_pb2.SessionFigures.FromString(encode_figures(s.figures)) if s.figures else None,  # type: ignore[arg-type]
+            decode(encode_figures(s.figures)) if s.figures else None,
         )
         for s in history()
     ]
     result = aggregate(stored, week_by=WeekBy.PROGRAM_WEEK, as_of=date(2026, 1, 20))
     check_history(result)
     assert result.records[0].set.exercise_id == "back_squat"
+
+
+def test_decoded_figures_are_kept_by_their_bytes():
+    data = encode_figures(history()[0].figures)
+    assert data is not None
+    first = decode_figures(data)
+    assert decode_figures(bytes(bytearray(data))) is first  # equal bytes, another object: the same figures
+    assert first.lifts[0].best_e1rm_set.exercise_id == "back_squat"
 
 
 def test_a_date_range_adds_up_by_calendar_week_from_monday():
