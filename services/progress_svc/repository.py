@@ -16,10 +16,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Date,
+    Integer,
     LargeBinary,
     Row,
     SmallInteger,
     Text,
+    Uuid,
     and_,
     bindparam,
     case,
@@ -73,6 +75,36 @@ _NOTIFY = func.pg_notify(
     NOTIFY_CHANNEL,
     func.concat_ws(":", _t.program_id, _t.week_number, _t.day_number),
 ).label("notified")
+
+
+@functools.cache
+def _list_logs_query(
+    full: bool, by_program: bool, time_column: str | None, has_start: bool, has_end: bool, paged: bool
+) -> RawQuery:
+    """ListSessionLogs' statement for one combination of filters, built on first use."""
+    statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(_t.user_id == bindparam("user_id"))
+    if by_program:
+        statement = statement.where(_t.program_id == bindparam("program_id"))
+    if time_column is not None:
+        column = DUE_DATE if time_column == "due_date" else _t[time_column]
+        statement = statement.where(column.is_not(None))
+        if has_start:
+            statement = statement.where(column >= bindparam("start", type_=column.type))
+        if has_end:
+            statement = statement.where(column < bindparam("end", type_=column.type))
+    if paged:
+        statement = statement.where(
+            tuple_(_t.program_id, _t.week_number, _t.day_number)
+            > tuple_(
+                bindparam("after_program", type_=Uuid),
+                bindparam("after_week", type_=SmallInteger),
+                bindparam("after_day", type_=SmallInteger),
+            )
+        )
+    statement = statement.order_by(_t.program_id, _t.week_number, _t.day_number).limit(
+        bindparam("limit", type_=Integer)
+    )
+    return RawQuery(statement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,22 +432,15 @@ class ProgressRepository:
         full: bool,
     ) -> list[LogRecord]:
         """Logs in (program, week, day) order, keyset-paginated after `after`."""
-        statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(_t.user_id == user_id)
+        query = _list_logs_query(
+            full, program_id is not None, time_column, start is not None, end is not None, after is not None
+        )
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit, "start": start, "end": end}
         if program_id is not None:
-            statement = statement.where(_t.program_id == uuid.UUID(program_id))
-        if time_column is not None:
-            column = DUE_DATE if time_column == "due_date" else _t[time_column]
-            statement = statement.where(column.is_not(None))
-            if start is not None:
-                statement = statement.where(column >= start)
-            if end is not None:
-                statement = statement.where(column < end)
+            params["program_id"] = uuid.UUID(program_id)
         if after is not None:
-            statement = statement.where(
-                tuple_(_t.program_id, _t.week_number, _t.day_number) > tuple_(uuid.UUID(after[0]), after[1], after[2])
-            )
-        statement = statement.order_by(_t.program_id, _t.week_number, _t.day_number).limit(limit)
-        return [_record(row) for row in await self._session.execute(statement)]
+            params.update(after_program=uuid.UUID(after[0]), after_week=after[1], after_day=after[2])
+        return [LogRecord(*row) for row in await query.fetch(self._session, **params)]
 
     async def complete_first_time(
         self,
