@@ -13,7 +13,7 @@ from feedback_svc.servicer import FeedbackInternalServicer, FeedbackServicer
 from ironpath.feedback.v1 import feedback_pb2_grpc as pb_grpc
 from ironpath_common.auth import ServiceTokenIssuer
 from ironpath_common.clients import ServiceChannel
-from ironpath_common.db import create_engine, create_sessionmaker
+from ironpath_common.db import Database, create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
 from ironpath_common.outbox import OutboxRelay
 from ironpath_common.retention import PurgeRule, RetentionJob, outbox_rules, processed_requests_rule
@@ -32,6 +32,7 @@ RETENTION = [
 async def build(settings: FeedbackSettings) -> App:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, application_name="feedback_svc")
     sessions = create_sessionmaker(engine)
+    db = Database(engine)
     tokens = ServiceTokenIssuer(settings.auth, "feedback")
     program_channel = ServiceChannel(settings.program_address, tokens)
     progress_channel = ServiceChannel(settings.progress_address, tokens)
@@ -40,13 +41,13 @@ async def build(settings: FeedbackSettings) -> App:
     services = [
         GrpcService(
             "ironpath.feedback.v1.FeedbackService",
-            FeedbackServicer(sessions, ProgramClient(program_channel), progress, relay),
+            FeedbackServicer(db, ProgramClient(program_channel), progress, relay),
             pb_grpc.add_FeedbackServiceServicer_to_server,
             Auth.USER,
         ),
         GrpcService(
             "ironpath.feedback.v1.FeedbackInternalService",
-            FeedbackInternalServicer(sessions),
+            FeedbackInternalServicer(db),
             pb_grpc.add_FeedbackInternalServiceServicer_to_server,
             Auth.SERVICE,
         ),

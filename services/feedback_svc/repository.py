@@ -7,15 +7,57 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, or_, select
+from sqlalchemy import Row, Table, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from feedback_svc.models import Base, applied_events, check_ins, readiness_checks, workout_feedback
+from feedback_svc.models import (
+    Base,
+    applied_events,
+    check_ins,
+    outbox,
+    processed_requests,
+    readiness_checks,
+    workout_feedback,
+)
 from ironpath_common.erasure import delete_user_rows
 
 # What the data export reads, in the order it streams it (each keyed by one id column).
 EXPORT_TABLES: dict[str, Table] = {t.name: t for t in (workout_feedback, check_ins, readiness_checks)}
+
+
+def _insert_from_parameters(table: Table, columns: tuple[str, ...], condition: Any = None) -> Any:
+    """INSERT INTO table (columns) SELECT :column, ... [WHERE condition]: one bind parameter per
+    column, named as the column. (Unlike INSERT ... VALUES, it takes no other parameter named
+    as a column of the table as one more value.)"""
+    values = select(*(bindparam(name, type_=table.c[name].type) for name in columns))
+    if condition is not None:
+        values = values.where(condition)
+    return insert(table).from_select(list(columns), values)
+
+
+FEEDBACK_COLUMNS = tuple(c.name for c in workout_feedback.c)
+REQUEST_COLUMNS = ("user_id", "request_id", "method", "request_hash", "response")
+EVENT_COLUMNS = ("event_id", "destination", "payload", "user_id", "next_attempt_at", "traceparent")
+# SubmitWorkoutFeedback's whole write as one statement built once: the request id is claimed
+# with the response, and only if it was free are the feedback and its outbox event stored. A
+# concurrent duplicate waits on the request's key, then stores nothing. One statement is atomic
+# by itself, so it needs no BEGIN and COMMIT round trips. Returns the event id, or no row for a
+# request id used before.
+_CLAIMED = (
+    _insert_from_parameters(processed_requests, REQUEST_COLUMNS)
+    .on_conflict_do_nothing()
+    .returning(processed_requests.c.request_id)
+    .cte("claimed")
+)
+_STORED = (
+    _insert_from_parameters(workout_feedback, FEEDBACK_COLUMNS, select(_CLAIMED.c.request_id).exists())
+    .returning(workout_feedback.c.feedback_id)
+    .cte("stored")
+)
+_ADD_FEEDBACK_ONCE = _insert_from_parameters(outbox, EVENT_COLUMNS, select(_STORED.c.feedback_id).exists()).returning(
+    outbox.c.event_id
+)
 
 
 @dataclass(frozen=True)
@@ -74,16 +116,14 @@ def _readiness(row: Row[Any]) -> ReadinessRecord:
 
 
 class FeedbackRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._session = session
 
-    async def add_feedback(self, **values: Any) -> datetime:
-        row = (
-            await self._session.execute(
-                workout_feedback.insert().values(**values).returning(workout_feedback.c.created_at)
-            )
-        ).one()
-        return row.created_at
+    async def add_feedback_once(self, values: dict[str, Any]) -> bool:
+        """Stores a feedback row, its outbox event and the request's response (the columns of
+        FEEDBACK_COLUMNS, EVENT_COLUMNS and REQUEST_COLUMNS; `user_id` is shared), unless the
+        request id was used before: then False, and nothing changes."""
+        return (await self._session.execute(_ADD_FEEDBACK_ONCE, values)).first() is not None
 
     async def add_check_in(self, user_id: str, **values: Any) -> CheckInRecord:
         row = (

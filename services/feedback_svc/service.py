@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from feedback_svc.domain import Adjusted, Feedback, PeriodFigures, Readiness, ReadinessResult, recommend
-from feedback_svc.models import outbox
 from feedback_svc.repository import EXPORT_TABLES, CheckInRecord, FeedbackRepository, ReadinessRecord
-from ironpath_common.outbox import Event, enqueue
+from ironpath_common.idempotency import parse_request_id, request_fingerprint
+from ironpath_common.outbox import SENDER_HEAD_START, Event
+from ironpath_common.tracing import current_traceparent
 
 RECORD_FEEDBACK = "progress.RecordSessionFeedback"
 # The tables the data export streams, in order.
@@ -23,8 +24,11 @@ EXPORTED_TABLES = tuple(EXPORT_TABLES)
 
 
 async def record_feedback(
-    session: AsyncSession,
+    connection: AsyncConnection,
     *,
+    method: str,
+    request: Message,
+    response: Message,
     feedback_id: str,
     user_id: str,
     program_id: str,
@@ -33,31 +37,51 @@ async def record_feedback(
     feedback: Feedback,
     notes: str,
     completed_at: datetime,
+    created_at: datetime,
     adjusted: Adjusted,
     event: Message,
-) -> tuple[datetime, Event]:
-    """Stores the feedback and, in the same transaction, the event that completes the session
-    in the progress service with the feedback and the adjusted prescriptions."""
-    created_at = await FeedbackRepository(session).add_feedback(
-        feedback_id=uuid.UUID(feedback_id),
-        user_id=user_id,
-        program_id=uuid.UUID(program_id),
-        week_number=week,
-        day_number=day,
-        categories=sorted(c.value for c in feedback.categories),
-        pain_area=feedback.pain_area,
-        unavailable_equipment=sorted(feedback.unavailable_equipment),
-        notes=notes,
-        session_rpe=feedback.session_rpe,
-        completed_at=completed_at,
-        adjustments=[asdict(a) for a in adjusted.adjustments],
-        adjustment_reason=adjusted.reason,
+) -> Event | None:
+    """Stores the feedback, the outbox event that completes the session in the progress service
+    with the feedback and the adjusted prescriptions, and `response` for a retry of `request`,
+    all at once. None, and nothing stored, when the request id was used before."""
+    event_id = getattr(event, "event_id")  # noqa: B009 - every event message has one
+    payload = event.SerializeToString()
+    traceparent = current_traceparent()
+    stored = await FeedbackRepository(connection).add_feedback_once(
+        {
+            "user_id": user_id,
+            # The request id, claimed with its response (ironpath_common.idempotency's table).
+            "request_id": parse_request_id(getattr(request, "request_id")),  # noqa: B009
+            "method": method,
+            "request_hash": request_fingerprint(method, request),
+            "response": response.SerializeToString(),
+            # The feedback as the lifter was told.
+            "feedback_id": uuid.UUID(feedback_id),
+            "program_id": uuid.UUID(program_id),
+            "week_number": week,
+            "day_number": day,
+            "categories": sorted(c.value for c in feedback.categories),
+            "pain_area": feedback.pain_area,
+            "unavailable_equipment": sorted(feedback.unavailable_equipment),
+            "notes": notes,
+            "session_rpe": feedback.session_rpe,
+            "completed_at": completed_at,
+            "adjustments": [asdict(a) for a in adjusted.adjustments],
+            "adjustment_reason": adjusted.reason,
+            "created_at": created_at,
+            # Its outbox event, as ironpath_common.outbox.enqueue writes one.
+            "event_id": uuid.UUID(event_id),
+            "destination": RECORD_FEEDBACK,
+            "payload": payload,
+            "next_attempt_at": datetime.now(UTC) + SENDER_HEAD_START,
+            "traceparent": traceparent,
+        }
     )
-    return created_at, await enqueue(session, outbox, RECORD_FEEDBACK, event, user_id)
+    return Event(event_id, RECORD_FEEDBACK, payload, traceparent) if stored else None
 
 
 async def save_check_in(
-    session: AsyncSession,
+    session: AsyncConnection,
     user_id: str,
     program_id: str,
     start: date,
@@ -86,13 +110,13 @@ async def save_check_in(
 
 
 async def list_check_ins(
-    session: AsyncSession, user_id: str, program_id: str | None, after: tuple[datetime, str] | None, limit: int
+    session: AsyncConnection, user_id: str, program_id: str | None, after: tuple[datetime, str] | None, limit: int
 ) -> list[CheckInRecord]:
     return await FeedbackRepository(session).check_ins(user_id, program_id, after, limit)
 
 
 async def save_readiness(
-    session: AsyncSession,
+    session: AsyncConnection,
     user_id: str,
     day: date,
     answers: Readiness,
@@ -118,7 +142,7 @@ async def save_readiness(
 
 
 async def list_readiness(
-    session: AsyncSession,
+    session: AsyncConnection,
     user_id: str,
     start: date | None,
     end: date | None,
@@ -129,14 +153,14 @@ async def list_readiness(
 
 
 async def export_page(
-    session: AsyncSession, table: str, user_id: str, after: uuid.UUID | None, limit: int
+    session: AsyncConnection, table: str, user_id: str, after: uuid.UUID | None, limit: int
 ) -> tuple[list[dict[str, Any]], uuid.UUID | None]:
     """One page of the user's rows of one table for the data export, and where the next page
     starts (None after the last). Short transactions: no connection waits on a slow reader."""
     return await FeedbackRepository(session).export_page(table, user_id, after, limit)
 
 
-async def erase_user_data(session: AsyncSession, event_id: str, user_id: str) -> int:
+async def erase_user_data(session: AsyncConnection, event_id: str, user_id: str) -> int:
     """Applies an account-erase event once: deletes the user's feedback, check-ins, readiness
     checks, stored request ids and queued events. Returns rows deleted; 0 for a replay."""
     repo = FeedbackRepository(session)

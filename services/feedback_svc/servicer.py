@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feedback_svc import domain, mappers, service
 from feedback_svc.clients import ProgramClient, ProgressClient
@@ -16,11 +15,11 @@ from feedback_svc.models import processed_requests
 from ironpath.feedback.v1 import feedback_pb2 as pb
 from ironpath.feedback.v1 import feedback_pb2_grpc as pb_grpc
 from ironpath.progress.v1 import progress_pb2
-from ironpath_common.db import transaction
-from ironpath_common.errors import InvalidArgument
-from ironpath_common.idempotency import previous_response, run_once
+from ironpath_common.db import Database
+from ironpath_common.errors import DomainError, InvalidArgument
+from ironpath_common.idempotency import parse_request_id, previous_response, run_once
 from ironpath_common.interceptors import current_service, current_user
-from ironpath_common.outbox import Event, OutboxRelay, new_event_id
+from ironpath_common.outbox import OutboxRelay, new_event_id
 from ironpath_training.proto import performed_sets_from_pb
 from ironpath_training.sets import check_completion_time
 
@@ -38,13 +37,13 @@ def utc_now() -> datetime:
 class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         programs: ProgramClient,
         progress: ProgressClient,
         relay: OutboxRelay,
         clock: Clock = utc_now,
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._programs = programs
         self._progress = progress
         self._relay = relay
@@ -61,45 +60,56 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         completed_at = mappers.timestamp(request.complete_time, "complete_time", default=now)
         check_completion_time("complete_time", completed_at, now)
         performed_sets_from_pb(request.performed_sets, "performed_sets")
+        parse_request_id(request.request_id)
         method = "SubmitWorkoutFeedback"
-        async with transaction(self._sessions) as session:
-            replay = await previous_response(
-                session, processed_requests, user.user_id, method, request, pb.SubmitWorkoutFeedbackResponse
-            )
-        if replay is not None:
-            return replay
-        plan = await self._programs.planned_session(user.user_id, ref)
+        try:
+            plan = await self._programs.planned_session(user.user_id, ref)
+        except DomainError:
+            # A retry gets the first response even when the program has changed or is out of
+            # reach since; a new request gets the error.
+            replay = await self._replay(user.user_id, method, request)
+            if replay is not None:
+                return replay
+            raise
         adjusted = domain.adjust(plan.session, plan.following[: plan.days_per_week], feedback, plan.unit)
         feedback_id = str(uuid.uuid4())
-        events: list[Event] = []
-        async with transaction(self._sessions) as session:
-
-            async def effect() -> pb.SubmitWorkoutFeedbackResponse:
-                # Built first: the event carries exactly what the lifter is told.
-                response = mappers.feedback_response(feedback_id, ref, request, completed_at, now, adjusted)
-                created_at, event = await service.record_feedback(
-                    session,
-                    feedback_id=feedback_id,
-                    user_id=user.user_id,
-                    program_id=ref.program_id,
-                    week=ref.week_number,
-                    day=ref.day_number,
-                    feedback=feedback,
-                    notes=request.notes,
-                    completed_at=completed_at,
-                    adjusted=adjusted,
-                    event=mappers.record_feedback_event(new_event_id(), user.user_id, response, request),
-                )
-                response.feedback.create_time.FromDatetime(created_at)
-                events.append(event)
-                return response
-
-            response = await run_once(
-                session, processed_requests, user.user_id, method, request, pb.SubmitWorkoutFeedbackResponse, effect
+        response = mappers.feedback_response(feedback_id, ref, request, completed_at, now, adjusted)
+        # One statement, atomic by itself: the read-only connection's autocommit saves the BEGIN
+        # and COMMIT round trips.
+        async with self._db.read() as connection:
+            event = await service.record_feedback(
+                connection,
+                method=method,
+                request=request,
+                response=response,
+                feedback_id=feedback_id,
+                user_id=user.user_id,
+                program_id=ref.program_id,
+                week=ref.week_number,
+                day=ref.day_number,
+                feedback=feedback,
+                notes=request.notes,
+                completed_at=completed_at,
+                created_at=now,
+                adjusted=adjusted,
+                # The event carries exactly what the lifter is told.
+                event=mappers.record_feedback_event(new_event_id(), user.user_id, response, request),
             )
-        # Committed: complete the session in the progress service now, so it shows on return.
-        await self._relay.deliver_now(events)
+        if event is None:  # a retry: the first call stored its response with its claim
+            replay = await self._replay(user.user_id, method, request)
+            assert replay is not None  # the claim is committed (a concurrent one was waited for)
+            return replay
+        # Stored: complete the session in the progress service now, so it shows on return.
+        await self._relay.deliver_now([event])
         return response
+
+    async def _replay(
+        self, user_id: str, method: str, request: pb.SubmitWorkoutFeedbackRequest
+    ) -> pb.SubmitWorkoutFeedbackResponse | None:
+        async with self._db.read() as connection:
+            return await previous_response(
+                connection, processed_requests, user_id, method, request, pb.SubmitWorkoutFeedbackResponse
+            )
 
     async def PerformCheckIn(
         self, request: pb.PerformCheckInRequest, context: grpc.aio.ServicerContext
@@ -115,7 +125,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         if (end - start).days > MAX_PERIOD_DAYS:
             raise InvalidArgument("period_start_date", "a period covers at most 5 years")
         method = "PerformCheckIn"
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             replay = await previous_response(
                 session, processed_requests, user.user_id, method, request, pb.PerformCheckInResponse
             )
@@ -127,7 +137,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         previous = await self._period(
             user.user_id, program_id, start - timedelta(days=length), start - timedelta(days=1)
         )
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
 
             async def effect() -> pb.PerformCheckInResponse:
                 record = await service.save_check_in(session, user.user_id, program_id, start, end, current, previous)
@@ -158,7 +168,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
                 after = (datetime.fromisoformat(token[0]), token[1])
             except ValueError:
                 raise InvalidArgument("page_token", "is not a page token this service issued") from None
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             found = await service.list_check_ins(session, user.user_id, program_id, after, limit + 1)
         response = pb.ListCheckInsResponse(check_ins=[mappers.check_in_to_pb(r) for r in found[:limit]])
         if len(found) > limit:
@@ -175,7 +185,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         domain.check_readiness(answers)
         ref = mappers.session_ref(request.session) if request.HasField("session") else None
         method = "SubmitReadinessCheck"
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             replay = await previous_response(
                 session, processed_requests, user.user_id, method, request, pb.SubmitReadinessCheckResponse
             )
@@ -186,7 +196,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         if ref is not None:
             plan = await self._programs.planned_session(user.user_id, ref, following=0)
             adjusted = domain.apply_readiness(plan.session, result, plan.unit)
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
 
             async def effect() -> pb.SubmitReadinessCheckResponse:
                 record = await service.save_readiness(
@@ -220,7 +230,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
                 after = (date.fromisoformat(token[0]), token[1])
             except ValueError:
                 raise InvalidArgument("page_token", "is not a page token this service issued") from None
-        async with transaction(self._sessions) as session:
+        async with self._db.read() as session:
             found = await service.list_readiness(session, user.user_id, start, end, after, limit + 1)
         response = pb.ListReadinessChecksResponse(readiness_checks=[mappers.readiness_to_pb(r) for r in found[:limit]])
         if len(found) > limit:
@@ -233,8 +243,8 @@ class FeedbackInternalServicer(pb_grpc.FeedbackInternalServiceServicer):
     """The lifter's data rights, called by the program service (service token); each request
     names its user."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def ExportUserData(
         self, request: pb.ExportUserDataRequest, context: grpc.aio.ServicerContext
@@ -246,7 +256,7 @@ class FeedbackInternalServicer(pb_grpc.FeedbackInternalServiceServicer):
         for table in service.EXPORTED_TABLES:
             after: uuid.UUID | None = None
             while True:
-                async with transaction(self._sessions) as session:
+                async with self._db.read() as session:
                     rows, after = await service.export_page(session, table, user_id, after, EXPORT_PAGE_SIZE)
                 for row in rows:
                     yield pb.ExportUserDataResponse(table=table, record_json=mappers.row_to_export_json(row))
@@ -259,6 +269,6 @@ class FeedbackInternalServicer(pb_grpc.FeedbackInternalServiceServicer):
         current_service()
         event_id = mappers.uuid_field(request.event_id, "event_id")
         user_id = mappers.user_id(request.user_id)
-        async with transaction(self._sessions) as session:
+        async with self._db.transaction() as session:
             deleted = await service.erase_user_data(session, event_id, user_id)
         return pb.EraseUserDataResponse(deleted_rows=deleted)

@@ -182,6 +182,31 @@ def test_a_replayed_submission_returns_the_first_response_and_stores_once(lifter
     assert lifter.full_progress().logs[0].etag == "2"  # one effect on the log
 
 
+def test_a_request_id_reused_for_other_feedback_is_invalid_and_changes_nothing(lifter: Lifter, stack: ServiceStack):
+    request_id = str(uuid.uuid4())
+    lifter.submit(1, 1, request_id=request_id, session_rpe=8)
+    expect_invalid("request_id", lambda: lifter.submit(1, 2, request_id=request_id, session_rpe=8))
+    # Also when the other request names a session outside the program.
+    expect_invalid("request_id", lambda: lifter.submit(13, 1, request_id=request_id, session_rpe=8))
+    assert rows(stack, "feedback", "SELECT count(*) FROM workout_feedback WHERE user_id = $1", lifter.user_id) == 1
+    assert rows(stack, "feedback", "SELECT count(*) FROM outbox WHERE user_id = $1", lifter.user_id) == 1
+    assert lifter.full_progress().logs[1].status == progress_pb2.SESSION_STATUS_PLANNED
+
+
+def test_a_retry_with_the_program_service_down_returns_the_first_response(lifter: Lifter, stack: ServiceStack):
+    request_id = str(uuid.uuid4())
+    first = lifter.submit(1, 1, request_id=request_id, session_rpe=8)
+    program = stack.services["program"]
+    program.stop()
+    try:
+        assert lifter.submit(1, 1, request_id=request_id, session_rpe=8) == first
+        expect_error(grpc.StatusCode.UNAVAILABLE, lambda: lifter.submit(1, 2, session_rpe=8))
+    finally:
+        program.start()
+        program.wait_serving()
+    assert rows(stack, "feedback", "SELECT count(*) FROM workout_feedback WHERE user_id = $1", lifter.user_id) == 1
+
+
 def test_another_users_session_is_not_found_and_nothing_is_stored(lifter: Lifter, token_for, stack: ServiceStack):
     intruder = token_for(str(uuid.uuid4()))
     request = pb.SubmitWorkoutFeedbackRequest(
@@ -221,6 +246,7 @@ def test_another_users_session_is_not_found_and_nothing_is_stored(lifter: Lifter
             1,
         ),
         ("session", {}, 13),
+        ("request_id", {"request_id": "not-a-uuid"}, 1),
     ],
 )
 def test_bad_feedback_names_the_field_and_stores_nothing(lifter: Lifter, stack: ServiceStack, field, fields, week):
