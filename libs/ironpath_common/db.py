@@ -19,7 +19,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 logger = logging.getLogger(__name__)
 
@@ -149,30 +150,51 @@ def run_migrations_env(metadata: MetaData) -> None:
     asyncio.run(run_async())
 
 
-class RawQuery:
-    """A Core SELECT compiled once to asyncpg's SQL and run on the connection's asyncpg driver.
+class RawStatement:
+    """A Core statement compiled once to asyncpg's SQL and run on the connection's asyncpg driver.
 
-    For the hot reads of hundreds of rows: SQLAlchemy's per-row result handling costs more than
-    the query itself there, while asyncpg decodes rows in C (and prepares the statement once per
-    connection). Rows come back as asyncpg Records (tuples in the select's column order), with
+    For the hot paths: SQLAlchemy's per-execution and per-row work costs more there than the
+    statement itself, while asyncpg decodes rows in C and prepares each statement once per
+    connection. Rows come back as asyncpg Records (tuples in the statement's column order) with
     asyncpg's own types: a UUID column reads as `asyncpg.pgproto.pgproto.UUID`, which `str()`s
-    and compares like `uuid.UUID`."""
+    and compares like `uuid.UUID`. Inside a transaction (`Database.transaction()`, or a session's)
+    the statement is part of it like any other."""
 
     _dialect = PGDialect_asyncpg()
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
         compiled = statement.compile(dialect=self._dialect)
+        assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
         self._names = compiled.positiontup or []
-        # Literals Core turned into parameters (e.g. 'UTC' in timezone('UTC', ...)); a named
-        # parameter left out of fetch() is a KeyError, never a silent NULL.
-        self._defaults = {name: value for name, value in compiled.params.items() if value is not None}
+        # Literals Core turned into parameters (e.g. 'UTC' in timezone('UTC', ...), a NULL in
+        # values()); a bindparam() left out is a KeyError, never a silent NULL.
+        self._defaults = {name: value for name, value in compiled.params.items() if not compiled.binds[name].required}
+
+    def _args(self, params: dict[str, Any]) -> list[Any]:
+        values = {**self._defaults, **params}
+        return [values[name] for name in self._names]
 
     async def fetch(self, connection: AsyncConnection, **params: Any) -> list[asyncpg.Record]:
-        values = {**self._defaults, **params}
-        raw = await connection.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection
-        return await driver.fetch(self.sql, *(values[name] for name in self._names))
+        return await (await _driver(connection)).fetch(self.sql, *self._args(params))
+
+    async def fetchrow(self, connection: AsyncConnection, **params: Any) -> asyncpg.Record | None:
+        return await (await _driver(connection)).fetchrow(self.sql, *self._args(params))
+
+    async def execute(self, connection: AsyncConnection, **params: Any) -> None:
+        await (await _driver(connection)).execute(self.sql, *self._args(params))
+
+
+async def _driver(connection: AsyncConnection) -> asyncpg.Connection:
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if connection.in_transaction() and not driver.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement (it has
+        # no public way to ask for it). Start it now, so this statement is inside the transaction
+        # and the adapter's COMMIT or ROLLBACK covers it.
+        await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
+    return driver
 
 
 class Database:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import NamedTuple, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, Uuid, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ironpath_common.db import RawStatement
 from ironpath_common.errors import InvalidArgument
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -59,26 +60,33 @@ async def run_once(
     the first transaction ends and then reads the committed response."""
     request_id = parse_request_id(getattr(request, "request_id"))  # noqa: B009 - every mutating request has one
     fingerprint = request_fingerprint(method, request)
-    claim, store = _statements(table)
-    claimed = await session.execute(
-        claim, {"user_id": user_id, "request_id": request_id, "method": method, "request_hash": fingerprint}
+    statements = _statements(table)
+    connection = await _connection(session)
+    claimed = await statements.claim.fetchrow(
+        connection, user_id=user_id, request_id=request_id, method=method, request_hash=fingerprint
     )
-    if claimed.first() is None:
-        stored = await _stored_response(session, table, user_id, request_id, method, fingerprint, response_type)
+    if claimed is None:
+        stored = await _stored_response(connection, statements, user_id, request_id, method, fingerprint, response_type)
         assert stored is not None  # the conflicting claim is committed
         return stored
     response = await effect()
-    await session.execute(
-        store, {"b_user_id": user_id, "b_request_id": request_id, "response": response.SerializeToString()}
+    await statements.store.execute(
+        connection, b_user_id=user_id, b_request_id=request_id, response=response.SerializeToString()
     )
     return response
 
 
-_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+class _Statements(NamedTuple):
+    claim: RawStatement
+    store: RawStatement
+    read: RawStatement
 
 
-def _statements(table: Table) -> tuple[Any, Any]:
-    """The claim and the store statements of one table, built once (they run on every mutation)."""
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(table: Table) -> _Statements:
+    """The claim, store and read statements of one table, built once (they run on every mutation)."""
     key = f"{table.schema}.{table.name}:{id(table)}"
     if key not in _STATEMENTS:
         claim = (
@@ -97,8 +105,16 @@ def _statements(table: Table) -> tuple[Any, Any]:
             .where(table.c.user_id == bindparam("b_user_id"), table.c.request_id == bindparam("b_request_id"))
             .values(response=bindparam("response"))
         )
-        _STATEMENTS[key] = (claim, store)
+        read = select(table.c.method, table.c.request_hash, table.c.response).where(
+            table.c.user_id == bindparam("user_id"), table.c.request_id == bindparam("request_id")
+        )
+        _STATEMENTS[key] = _Statements(RawStatement(claim), RawStatement(store), RawStatement(read))
     return _STATEMENTS[key]
+
+
+async def _connection(session: AsyncSession | AsyncConnection) -> AsyncConnection:
+    """The connection (and transaction) a session works in; a connection is its own."""
+    return session if isinstance(session, AsyncConnection) else await session.connection()
 
 
 async def previous_response(
@@ -113,27 +129,25 @@ async def previous_response(
     a slow RPC (one that calls a model) skip the work for a retry before it starts."""
     request_id = parse_request_id(getattr(request, "request_id"))  # noqa: B009
     fingerprint = request_fingerprint(method, request)
-    return await _stored_response(session, table, user_id, request_id, method, fingerprint, response_type)
+    connection = await _connection(session)
+    return await _stored_response(
+        connection, _statements(table), user_id, request_id, method, fingerprint, response_type
+    )
 
 
 async def _stored_response(
-    session: AsyncSession | AsyncConnection,
-    table: Table,
+    connection: AsyncConnection,
+    statements: _Statements,
     user_id: str,
     request_id: uuid.UUID,
     method: str,
     fingerprint: bytes,
     response_type: type[ResponseT],
 ) -> ResponseT | None:
-    row = (
-        await session.execute(
-            select(table.c.method, table.c.request_hash, table.c.response).where(
-                table.c.user_id == user_id, table.c.request_id == request_id
-            )
-        )
-    ).first()
+    row = await statements.read.fetchrow(connection, user_id=user_id, request_id=request_id)
     if row is None:
         return None
-    if row.method != method or row.request_hash != fingerprint or row.response is None:
+    stored_method, stored_hash, response = row
+    if stored_method != method or stored_hash != fingerprint or response is None:
         raise InvalidArgument("request_id", "was already used for a different request")
-    return response_type.FromString(row.response)
+    return response_type.FromString(response)

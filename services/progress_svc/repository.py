@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ironpath.common.v1 import training_pb2
 from ironpath.progress.v1 import figures_pb2, progress_pb2
-from ironpath_common.db import RawQuery
+from ironpath_common.db import RawStatement
 from ironpath_common.erasure import delete_user_rows
 from ironpath_training.plan import PlannedSession
 from ironpath_training.proto import session_from_pb
@@ -80,7 +80,7 @@ _NOTIFY = func.pg_notify(
 @functools.cache
 def _list_logs_query(
     full: bool, by_program: bool, time_column: str | None, has_start: bool, has_end: bool, paged: bool
-) -> RawQuery:
+) -> RawStatement:
     """ListSessionLogs' statement for one combination of filters, built on first use."""
     statement = select(*(_FULL_COLUMNS if full else _SUMMARY_COLUMNS)).where(_t.user_id == bindparam("user_id"))
     if by_program:
@@ -104,7 +104,7 @@ def _list_logs_query(
     statement = statement.order_by(_t.program_id, _t.week_number, _t.day_number).limit(
         bindparam("limit", type_=Integer)
     )
-    return RawQuery(statement)
+    return RawStatement(statement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +155,44 @@ _COMPLETE_FIRST_TIME = (
 )
 
 
+@functools.cache
+def _complete_first_time_with(extra_columns: frozenset[str]) -> RawStatement:
+    """_COMPLETE_FIRST_TIME, also setting these columns (each a bind parameter named as the
+    column), built once per set of columns."""
+    extra = {name: bindparam(name, type_=_t[name].type) for name in extra_columns}
+    return RawStatement(_COMPLETE_FIRST_TIME.values(extra) if extra else _COMPLETE_FIRST_TIME)
+
+
+# Adjusted prescriptions for several sessions of one program in one statement built once (one
+# array per field, as _NEW_LOGS); each log changed sends its notification on commit.
+_ADJUSTMENTS = (
+    func.unnest(
+        bindparam("week_numbers", type_=ARRAY(SmallInteger)),
+        bindparam("day_numbers", type_=ARRAY(SmallInteger)),
+        bindparam("adjusted_pbs", type_=ARRAY(LargeBinary)),
+    )
+    .table_valued("week_number", "day_number", "adjusted_pb")
+    .render_derived(name="adjustments")
+)
+_ADJUST_LOGS = (
+    update(progress_logs)
+    .where(
+        _t.user_id == bindparam("k_user_id"),
+        _t.program_id == bindparam("k_program_id"),
+        _t.week_number == _ADJUSTMENTS.c.week_number,
+        _t.day_number == _ADJUSTMENTS.c.day_number,
+    )
+    .values(adjusted_pb=_ADJUSTMENTS.c.adjusted_pb, version=_t.version + 1, updated_at=func.now())
+    .returning(_NOTIFY)
+)
+_CLAIM_EVENT = (
+    insert(applied_events)
+    .values(event_id=bindparam("event_id"), kind=bindparam("kind"))
+    .on_conflict_do_nothing()
+    .returning(applied_events.c.event_id)
+)
+
+
 def _logs_statement(columns: tuple[Any, ...], *, week: bool) -> Any:
     """Built once: the hot reads skip rebuilding the statement on every call."""
     statement = select(*columns).where(_t.user_id == bindparam("user_id"), _t.program_id == bindparam("program_id"))
@@ -167,13 +205,13 @@ def _logs_statement(columns: tuple[Any, ...], *, week: bool) -> Any:
 _ANALYTICS = select(_t.week_number, _t.status, SESSION_DATE, SESSION_WEEK, _t.figures_pb).where(
     _t.user_id == bindparam("user_id")
 )
-_PROGRAM_ANALYTICS = RawQuery(_ANALYTICS.where(_t.program_id == bindparam("program_id")))
-_RANGE_ANALYTICS = RawQuery(_ANALYTICS.where(SESSION_DATE.between(bindparam("start"), bindparam("end"))))
+_PROGRAM_ANALYTICS = RawStatement(_ANALYTICS.where(_t.program_id == bindparam("program_id")))
+_RANGE_ANALYTICS = RawStatement(_ANALYTICS.where(SESSION_DATE.between(bindparam("start"), bindparam("end"))))
 
-_PROGRAM_LOGS_FULL = RawQuery(_logs_statement(_FULL_COLUMNS, week=False))
-_PROGRAM_LOGS_SUMMARY = RawQuery(_logs_statement(_SUMMARY_COLUMNS, week=False))
-_WEEK_LOGS_FULL = RawQuery(_logs_statement(_FULL_COLUMNS, week=True))
-_WEEK_LOGS_SUMMARY = RawQuery(_logs_statement(_SUMMARY_COLUMNS, week=True))
+_PROGRAM_LOGS_FULL = RawStatement(_logs_statement(_FULL_COLUMNS, week=False))
+_PROGRAM_LOGS_SUMMARY = RawStatement(_logs_statement(_SUMMARY_COLUMNS, week=False))
+_WEEK_LOGS_FULL = RawStatement(_logs_statement(_FULL_COLUMNS, week=True))
+_WEEK_LOGS_SUMMARY = RawStatement(_logs_statement(_SUMMARY_COLUMNS, week=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,32 +491,34 @@ class ProgressRepository:
     ) -> LogRecord | None:
         """The common case in one statement: a session not completed yet becomes completed.
         None when the log is missing or already completed (then the caller merges)."""
-        if not extra_values:
-            # MarkSessionComplete's hot path: the statement is built once, only the values change.
-            params = {
-                "k_user_id": user_id,
-                "k_program_id": uuid.UUID(key.program_id),
-                "k_week_number": key.week_number,
-                "k_day_number": key.day_number,
-                "completed_at": completed_at,
-                "session_rpe": session_rpe,
-                **performed_values(performed_sets),
-            }
-            row = (await self._session.execute(_COMPLETE_FIRST_TIME, params)).first()
-            return LogRecord(*row[:-1]) if row is not None else None
-        return await self._update(
-            user_id,
-            key,
-            {
-                "status": SessionStatus.COMPLETED.value,
-                "completed_at": completed_at,
-                **performed_values(performed_sets),
-                "session_rpe": session_rpe,
-                "skip_reason": None,
-                **(extra_values or {}),
-            },
-            extra=_t.status != SessionStatus.COMPLETED.value,
-        )
+        # A hot path (MarkSessionComplete, feedback): the statement is built once, only the values change.
+        statement = _complete_first_time_with(frozenset(extra_values or ()))
+        params = {
+            "k_user_id": user_id,
+            "k_program_id": uuid.UUID(key.program_id),
+            "k_week_number": key.week_number,
+            "k_day_number": key.day_number,
+            "completed_at": completed_at,
+            "session_rpe": session_rpe,
+            **performed_values(performed_sets),
+            **(extra_values or {}),
+        }
+        row = await statement.fetchrow(self._session, **params)
+        return LogRecord(*row[:-1]) if row is not None else None
+
+    async def adjust_logs(self, user_id: str, program_id: str, adjusted: Sequence[tuple[int, int, bytes]]) -> int:
+        """Stores each adjusted prescription (week, day, PlannedSession bytes) on its log of the
+        program; returns how many logs changed (a position with no log is left out)."""
+        if not adjusted:
+            return 0
+        params = {
+            "k_user_id": user_id,
+            "k_program_id": uuid.UUID(program_id),
+            "week_numbers": [week for week, _, _ in adjusted],
+            "day_numbers": [day for _, day, _ in adjusted],
+            "adjusted_pbs": [prescription for _, _, prescription in adjusted],
+        }
+        return len((await self._session.execute(_ADJUST_LOGS, params)).all())
 
     async def update_log(
         self, user_id: str, key: SessionKey, values: dict[str, Any], *, expected_version: int | None = None
@@ -518,13 +558,8 @@ class ProgressRepository:
 
     async def claim_event(self, event_id: str, kind: str) -> bool:
         """True the first time an internal event id is seen; False for a replay."""
-        statement = (
-            insert(applied_events)
-            .values(event_id=uuid.UUID(event_id), kind=kind)
-            .on_conflict_do_nothing()
-            .returning(applied_events.c.event_id)
-        )
-        return (await self._session.execute(statement)).first() is not None
+        params = {"event_id": uuid.UUID(event_id), "kind": kind}
+        return (await self._session.execute(_CLAIM_EVENT, params)).first() is not None
 
     async def erase_user(self, user_id: str) -> dict[str, int]:
         """Deletes every row naming the user, in every table of this service (rows per table)."""

@@ -217,10 +217,8 @@ async def record_session_feedback(
     if not await repo.claim_event(event_id, "session_feedback"):
         return False
     await complete_session(session, user_id, completion)
-    for week, day, prescription in adjusted:
-        key = SessionKey(completion.key.program_id, week, day)
-        # An adjustment aimed past the program's end has no log to land on; the rest still apply.
-        await repo.update_log(user_id, key, {"adjusted_pb": prescription})
+    # An adjustment aimed past the program's end has no log to land on; the rest still apply.
+    await repo.adjust_logs(user_id, completion.key.program_id, adjusted)
     return True
 
 

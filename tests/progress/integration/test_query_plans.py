@@ -45,7 +45,7 @@ async def _check_plans(url: str) -> list[tuple[str, str]]:
                 captured.append((statement, tuple(parameters)))
 
         def capture_raw(query: asyncpg.connection.LoggedQuery) -> None:
-            # The hot reads (RawQuery) run on the asyncpg driver, past SQLAlchemy's events.
+            # The hot reads (RawStatement) run on the asyncpg driver, past SQLAlchemy's events.
             if query.query.lstrip().upper().startswith("SELECT"):
                 captured.append((query.query, tuple(query.args)))
 
