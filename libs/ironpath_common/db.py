@@ -163,7 +163,6 @@ class RawStatement:
     _dialect = PGDialect_asyncpg()
 
     def __init__(self, statement: ClauseElement) -> None:
-        self.statement = statement
         compiled = statement.compile(dialect=self._dialect)
         assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
