@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from feedback_svc.models import (
     readiness_checks,
     workout_feedback,
 )
+from ironpath_common.db import RawStatement
 from ironpath_common.erasure import delete_user_rows
 
 # What the data export reads, in the order it streams it (each keyed by one id column).
@@ -55,8 +57,8 @@ _STORED = (
     .returning(workout_feedback.c.feedback_id)
     .cte("stored")
 )
-_ADD_FEEDBACK_ONCE = _insert_from_parameters(outbox, EVENT_COLUMNS, select(_STORED.c.feedback_id).exists()).returning(
-    outbox.c.event_id
+_ADD_FEEDBACK_ONCE = RawStatement(
+    _insert_from_parameters(outbox, EVENT_COLUMNS, select(_STORED.c.feedback_id).exists()).returning(outbox.c.event_id)
 )
 
 
@@ -123,7 +125,9 @@ class FeedbackRepository:
         """Stores a feedback row, its outbox event and the request's response (the columns of
         FEEDBACK_COLUMNS, EVENT_COLUMNS and REQUEST_COLUMNS; `user_id` is shared), unless the
         request id was used before: then False, and nothing changes."""
-        return (await self._session.execute(_ADD_FEEDBACK_ONCE, values)).first() is not None
+        # asyncpg takes JSONB as its text (SQLAlchemy's bind processing is skipped here).
+        values = {**values, "adjustments": json.dumps(values["adjustments"])}
+        return await _ADD_FEEDBACK_ONCE.fetchrow(self._session, **values) is not None
 
     async def add_check_in(self, user_id: str, **values: Any) -> CheckInRecord:
         row = (

@@ -163,8 +163,17 @@ def _complete_first_time_with(extra_columns: frozenset[str]) -> RawStatement:
     return RawStatement(_COMPLETE_FIRST_TIME.values(extra) if extra else _COMPLETE_FIRST_TIME)
 
 
-# Adjusted prescriptions for several sessions of one program in one statement built once (one
-# array per field, as _NEW_LOGS); each log changed sends its notification on commit.
+_CLAIM_EVENT = (
+    insert(applied_events)
+    .values(event_id=bindparam("event_id"), kind=bindparam("kind"))
+    .on_conflict_do_nothing()
+    .returning(applied_events.c.event_id)
+)
+# A feedback event's claim and its adjusted prescriptions in one statement built once: the
+# prescriptions (one array per field, as _NEW_LOGS) land on the program's logs only if the
+# event id was new, and each log changed sends its notification on commit. Returns whether the
+# event was claimed.
+_CLAIMED = _CLAIM_EVENT.cte("claimed")
 _ADJUSTMENTS = (
     func.unnest(
         bindparam("week_numbers", type_=ARRAY(SmallInteger)),
@@ -174,9 +183,10 @@ _ADJUSTMENTS = (
     .table_valued("week_number", "day_number", "adjusted_pb")
     .render_derived(name="adjustments")
 )
-_ADJUST_LOGS = (
+_ADJUSTED = (
     update(progress_logs)
     .where(
+        select(_CLAIMED.c.event_id).exists(),
         _t.user_id == bindparam("k_user_id"),
         _t.program_id == bindparam("k_program_id"),
         _t.week_number == _ADJUSTMENTS.c.week_number,
@@ -184,12 +194,10 @@ _ADJUST_LOGS = (
     )
     .values(adjusted_pb=_ADJUSTMENTS.c.adjusted_pb, version=_t.version + 1, updated_at=func.now())
     .returning(_NOTIFY)
+    .cte("adjusted")
 )
-_CLAIM_EVENT = (
-    insert(applied_events)
-    .values(event_id=bindparam("event_id"), kind=bindparam("kind"))
-    .on_conflict_do_nothing()
-    .returning(applied_events.c.event_id)
+_CLAIM_AND_ADJUST = RawStatement(
+    select(select(_CLAIMED.c.event_id).exists(), select(func.count()).select_from(_ADJUSTED).scalar_subquery())
 )
 
 
@@ -506,19 +514,24 @@ class ProgressRepository:
         row = await statement.fetchrow(self._session, **params)
         return LogRecord(*row[:-1]) if row is not None else None
 
-    async def adjust_logs(self, user_id: str, program_id: str, adjusted: Sequence[tuple[int, int, bytes]]) -> int:
-        """Stores each adjusted prescription (week, day, PlannedSession bytes) on its log of the
-        program; returns how many logs changed (a position with no log is left out)."""
-        if not adjusted:
-            return 0
-        params = {
-            "k_user_id": user_id,
-            "k_program_id": uuid.UUID(program_id),
-            "week_numbers": [week for week, _, _ in adjusted],
-            "day_numbers": [day for _, day, _ in adjusted],
-            "adjusted_pbs": [prescription for _, _, prescription in adjusted],
-        }
-        return len((await self._session.execute(_ADJUST_LOGS, params)).all())
+    async def claim_feedback_event(
+        self, event_id: str, user_id: str, program_id: str, adjusted: Sequence[tuple[int, int, bytes]]
+    ) -> bool:
+        """Claims a feedback event and stores its adjusted prescriptions (week, day, PlannedSession
+        bytes) on the logs of the program, a position with no log left out. False, and nothing
+        changed, for a replay."""
+        row = await _CLAIM_AND_ADJUST.fetchrow(
+            self._session,
+            event_id=uuid.UUID(event_id),
+            kind="session_feedback",
+            k_user_id=user_id,
+            k_program_id=uuid.UUID(program_id),
+            week_numbers=[week for week, _, _ in adjusted],
+            day_numbers=[day for _, day, _ in adjusted],
+            adjusted_pbs=[prescription for _, _, prescription in adjusted],
+        )
+        assert row is not None  # a SELECT without FROM: always one row
+        return bool(row[0])
 
     async def update_log(
         self, user_id: str, key: SessionKey, values: dict[str, Any], *, expected_version: int | None = None

@@ -213,12 +213,11 @@ async def record_session_feedback(
 ) -> bool:
     """Applies a feedback event once: completes the session with its feedback and stores each
     adjusted prescription (week, day, PlannedSession bytes) on its log. False for a replay."""
+    # An adjustment aimed past the program's end has no log to land on; the rest still apply.
     repo = ProgressRepository(session)
-    if not await repo.claim_event(event_id, "session_feedback"):
+    if not await repo.claim_feedback_event(event_id, user_id, completion.key.program_id, adjusted):
         return False
     await complete_session(session, user_id, completion)
-    # An adjustment aimed past the program's end has no log to land on; the rest still apply.
-    await repo.adjust_logs(user_id, completion.key.program_id, adjusted)
     return True
 
 

@@ -179,6 +179,8 @@ def test_a_replayed_submission_returns_the_first_response_and_stores_once(lifter
     again = lifter.submit(1, 1, request_id=request_id, session_rpe=8)
     assert first == again
     assert rows(stack, "feedback", "SELECT count(*) FROM workout_feedback WHERE user_id = $1", lifter.user_id) == 1
+    query = "SELECT jsonb_typeof(adjustments) FROM workout_feedback WHERE user_id = $1"
+    assert rows(stack, "feedback", query, lifter.user_id) == "array"  # stored as JSON, not a JSON string
     assert lifter.full_progress().logs[0].etag == "2"  # one effect on the log
 
 

@@ -15,6 +15,7 @@ import pytest
 from ironpath.progress.v1 import progress_pb2 as pb
 from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
 from tests.progress.api.conftest import Lifter
+from tests.progress.api.test_progress_api import record_feedback
 from tests.support import grpcweb
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, ServiceStack
@@ -82,6 +83,25 @@ def test_a_watcher_sees_a_completion_made_on_another_connection_within_a_second(
             assert completion_seen_within(watcher, lifter, pb_grpc.ProgressServiceStub(other)) < 1.0
         finally:
             watcher.close()
+
+
+def test_a_watcher_sees_the_session_a_feedback_event_completes_and_the_one_it_adjusts(
+    new_lifter, internal_stub, service_token
+):
+    lifter = new_lifter()
+    watcher = watch(lifter.stub, lifter)
+    try:
+        record_feedback(internal_stub, service_token, lifter, str(uuid.uuid4()))
+        changed: dict[tuple[int, int], pb.SessionStatus.ValueType] = {}
+        deadline = time.monotonic() + 5
+        while len(changed) < 2:
+            message = watcher.next_event(max(0.01, deadline - time.monotonic()))[1]
+            if message.HasField("log_changed"):
+                log = message.log_changed
+                changed[log.week_number, log.day_number] = log.status
+        assert changed == {(1, 1): pb.SESSION_STATUS_COMPLETED, (1, 3): pb.SESSION_STATUS_PLANNED}
+    finally:
+        watcher.close()
 
 
 def test_a_watcher_sees_a_change_made_through_a_second_service_process(new_lifter, stack: ServiceStack, tmp_path):
