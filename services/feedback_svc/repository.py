@@ -28,13 +28,10 @@ from ironpath_common.erasure import delete_user_rows
 EXPORT_TABLES: dict[str, Table] = {t.name: t for t in (workout_feedback, check_ins, readiness_checks)}
 
 
-def _insert_from_parameters(table: Table, columns: tuple[str, ...], condition: Any = None) -> Any:
-    """INSERT INTO table (columns) SELECT :column, ... [WHERE condition]: one bind parameter per
-    column, named as the column. (Unlike INSERT ... VALUES, it takes no other parameter named
-    as a column of the table as one more value.)"""
-    values = select(*(bindparam(name, type_=table.c[name].type) for name in columns))
-    if condition is not None:
-        values = values.where(condition)
+def _insert_if(table: Table, columns: tuple[str, ...], condition: Any) -> Any:
+    """INSERT INTO table (columns) SELECT :column, ... WHERE condition: one bind parameter per
+    column, named as the column."""
+    values = select(*(bindparam(name, type_=table.c[name].type) for name in columns)).where(condition)
     return insert(table).from_select(list(columns), values)
 
 
@@ -47,18 +44,19 @@ EVENT_COLUMNS = ("event_id", "destination", "payload", "user_id", "next_attempt_
 # by itself, so it needs no BEGIN and COMMIT round trips. Returns the event id, or no row for a
 # request id used before.
 _CLAIMED = (
-    _insert_from_parameters(processed_requests, REQUEST_COLUMNS)
+    insert(processed_requests)
+    .values({name: bindparam(name) for name in REQUEST_COLUMNS})
     .on_conflict_do_nothing()
     .returning(processed_requests.c.request_id)
     .cte("claimed")
 )
 _STORED = (
-    _insert_from_parameters(workout_feedback, FEEDBACK_COLUMNS, select(_CLAIMED.c.request_id).exists())
+    _insert_if(workout_feedback, FEEDBACK_COLUMNS, select(_CLAIMED.c.request_id).exists())
     .returning(workout_feedback.c.feedback_id)
     .cte("stored")
 )
 _ADD_FEEDBACK_ONCE = RawStatement(
-    _insert_from_parameters(outbox, EVENT_COLUMNS, select(_STORED.c.feedback_id).exists()).returning(outbox.c.event_id)
+    _insert_if(outbox, EVENT_COLUMNS, select(_STORED.c.feedback_id).exists()).returning(outbox.c.event_id)
 )
 
 
