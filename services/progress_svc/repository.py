@@ -107,9 +107,9 @@ def _list_logs_query(
     return RawStatement(statement)
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    """One progress log as stored; the *_pb fields are None in the summary view."""
+class LogRecord(NamedTuple):
+    """One progress log as stored; the *_pb fields are None in the summary view. A tuple: the
+    reads make up to hundreds per call straight from the rows, in this column order."""
 
     program_id: uuid.UUID
     week_number: int
