@@ -575,5 +575,8 @@ class ProgressRepository:
         return (await self._session.execute(_CLAIM_EVENT, params)).first() is not None
 
     async def erase_user(self, user_id: str) -> dict[str, int]:
-        """Deletes every row naming the user, in every table of this service (rows per table)."""
-        return await delete_user_rows(self._session, Base.metadata, user_id)
+        """Deletes every row naming the user, in every table of this service (rows per table),
+        and empties this process's memo of decoded figures, which may hold theirs."""
+        deleted = await delete_user_rows(self._session, Base.metadata, user_id)
+        decode_figures.cache_clear()
+        return deleted
