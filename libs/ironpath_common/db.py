@@ -155,10 +155,10 @@ class RawStatement:
 
     For the hot paths: SQLAlchemy's per-execution and per-row work costs more there than the
     statement itself, while asyncpg decodes rows in C and prepares each statement once per
-    connection. Rows come back as asyncpg Records (tuples in the statement's column order) with
-    asyncpg's own types: a UUID column reads as `asyncpg.pgproto.pgproto.UUID`, which `str()`s
-    and compares like `uuid.UUID`. Inside a transaction (`Database.transaction()`, or a session's)
-    the statement is part of it like any other."""
+    connection. It runs on a connection or on a session's, and inside a transaction (the
+    connection's or the session's) it is part of it like any other statement. Rows come back as
+    asyncpg Records (tuples in the statement's column order) with asyncpg's own types: a UUID
+    column reads as `asyncpg.pgproto.pgproto.UUID`, which `str()`s and compares like `uuid.UUID`."""
 
     _dialect = PGDialect_asyncpg()
 
@@ -175,17 +175,19 @@ class RawStatement:
         values = {**self._defaults, **params}
         return [values[name] for name in self._names]
 
-    async def fetch(self, connection: AsyncConnection, **params: Any) -> list[asyncpg.Record]:
-        return await (await _driver(connection)).fetch(self.sql, *self._args(params))
+    async def fetch(self, on: AsyncConnection | AsyncSession, **params: Any) -> list[asyncpg.Record]:
+        return await (await _driver(on)).fetch(self.sql, *self._args(params))
 
-    async def fetchrow(self, connection: AsyncConnection, **params: Any) -> asyncpg.Record | None:
-        return await (await _driver(connection)).fetchrow(self.sql, *self._args(params))
+    async def fetchrow(self, on: AsyncConnection | AsyncSession, **params: Any) -> asyncpg.Record | None:
+        return await (await _driver(on)).fetchrow(self.sql, *self._args(params))
 
-    async def execute(self, connection: AsyncConnection, **params: Any) -> None:
-        await (await _driver(connection)).execute(self.sql, *self._args(params))
+    async def execute(self, on: AsyncConnection | AsyncSession, **params: Any) -> None:
+        await (await _driver(on)).execute(self.sql, *self._args(params))
 
 
-async def _driver(connection: AsyncConnection) -> asyncpg.Connection:
+async def _driver(on: AsyncConnection | AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under a connection, or under the one a session works in."""
+    connection = on if isinstance(on, AsyncConnection) else await on.connection()
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection = raw.driver_connection
     if connection.in_transaction() and not driver.is_in_transaction():

@@ -61,17 +61,16 @@ async def run_once(
     request_id = parse_request_id(getattr(request, "request_id"))  # noqa: B009 - every mutating request has one
     fingerprint = request_fingerprint(method, request)
     statements = _statements(table)
-    connection = await _connection(session)
     claimed = await statements.claim.fetchrow(
-        connection, user_id=user_id, request_id=request_id, method=method, request_hash=fingerprint
+        session, user_id=user_id, request_id=request_id, method=method, request_hash=fingerprint
     )
     if claimed is None:
-        stored = await _stored_response(connection, statements, user_id, request_id, method, fingerprint, response_type)
+        stored = await _stored_response(session, statements, user_id, request_id, method, fingerprint, response_type)
         assert stored is not None  # the conflicting claim is committed
         return stored
     response = await effect()
     await statements.store.execute(
-        connection, b_user_id=user_id, b_request_id=request_id, response=response.SerializeToString()
+        session, b_user_id=user_id, b_request_id=request_id, response=response.SerializeToString()
     )
     return response
 
@@ -112,11 +111,6 @@ def _statements(table: Table) -> _Statements:
     return _STATEMENTS[key]
 
 
-async def _connection(session: AsyncSession | AsyncConnection) -> AsyncConnection:
-    """The connection (and transaction) a session works in; a connection is its own."""
-    return session if isinstance(session, AsyncConnection) else await session.connection()
-
-
 async def previous_response(
     session: AsyncSession | AsyncConnection,
     table: Table,
@@ -129,14 +123,11 @@ async def previous_response(
     a slow RPC (one that calls a model) skip the work for a retry before it starts."""
     request_id = parse_request_id(getattr(request, "request_id"))  # noqa: B009
     fingerprint = request_fingerprint(method, request)
-    connection = await _connection(session)
-    return await _stored_response(
-        connection, _statements(table), user_id, request_id, method, fingerprint, response_type
-    )
+    return await _stored_response(session, _statements(table), user_id, request_id, method, fingerprint, response_type)
 
 
 async def _stored_response(
-    connection: AsyncConnection,
+    session: AsyncSession | AsyncConnection,
     statements: _Statements,
     user_id: str,
     request_id: uuid.UUID,
@@ -144,7 +135,7 @@ async def _stored_response(
     fingerprint: bytes,
     response_type: type[ResponseT],
 ) -> ResponseT | None:
-    row = await statements.read.fetchrow(connection, user_id=user_id, request_id=request_id)
+    row = await statements.read.fetchrow(session, user_id=user_id, request_id=request_id)
     if row is None:
         return None
     stored_method, stored_hash, response = row

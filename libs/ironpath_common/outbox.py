@@ -32,12 +32,14 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    Interval,
     LargeBinary,
     MetaData,
     Table,
     Text,
     Uuid,
     and_,
+    bindparam,
     delete,
     func,
     select,
@@ -46,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ironpath_common.db import autocommit, transaction
+from ironpath_common.db import RawStatement, autocommit, transaction
 from ironpath_common.errors import DomainError
 from ironpath_common.tracing import continuing, current_traceparent
 
@@ -54,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 # The relay leaves a fresh event alone this long: the sender is delivering it itself.
 SENDER_HEAD_START = timedelta(seconds=5)
+# A sender's own attempt that failed leaves the event to the relay this soon.
+RETRY_AFTER_DEFERRAL = timedelta(seconds=0.5)
 MAX_BACKOFF_SECONDS = 60.0
 BATCH_SIZE = 50
 
@@ -137,6 +141,17 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         # Delivery attempts by (destination, result): what the metrics endpoint reports.
         self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
+        # After the sender's own attempt (every outbox-writing RPC): statements built once.
+        t = table
+        pending = and_(t.c.event_id == bindparam("event_id"), t.c.sent_at.is_(None))
+        attempted = update(t).where(pending).values(attempts=t.c.attempts + 1)
+        self._mark_sent = RawStatement(attempted.values(sent_at=func.now()))
+        self._defer = RawStatement(
+            attempted.values(
+                next_attempt_at=func.now() + bindparam("delay", type_=Interval), last_error=bindparam("reason")
+            )
+        )
+        self._delete_sent = RawStatement(delete(t).where(pending))
 
     @property
     def destinations(self) -> list[str]:
@@ -144,25 +159,22 @@ class OutboxRelay:
 
     async def deliver_now(self, events: list[Event]) -> None:
         """The sender's own attempt right after its commit. A failure is left to the relay."""
-        t = self.table
         for event in events:
-            values: dict[str, object] = {"sent_at": func.now()}
+            event_id = uuid.UUID(event.event_id)
             try:
                 with continuing(event.traceparent):
                     await self._handlers[event.destination](event.payload)
             except Exception as error:  # the caller's transaction is committed: never fail the RPC now
                 reason = str(getattr(error, "code", type(error).__name__))
                 logger.warning("outbox delivery deferred: %s %s", event.destination, reason)
-                values = {"next_attempt_at": func.now() + timedelta(seconds=0.5), "last_error": reason}
                 self.outcomes[event.destination, "retry"] += 1
+                done, params = self._defer, {"delay": RETRY_AFTER_DEFERRAL, "reason": reason}
             else:
                 self.outcomes[event.destination, "delivered"] += 1
-            pending = and_(t.c.event_id == uuid.UUID(event.event_id), t.c.sent_at.is_(None))
+                done = self._delete_sent if event.destination in self._forget else self._mark_sent
+                params = {}
             async with autocommit(self.sessions) as session:  # one statement: atomic by itself
-                if "sent_at" in values and event.destination in self._forget:
-                    await session.execute(delete(t).where(pending))
-                else:
-                    await session.execute(update(t).where(pending).values(attempts=t.c.attempts + 1, **values))
+                await done.execute(session, event_id=event_id, **params)
 
     async def run(self) -> None:
         """Background loop: deliver what is due, then sleep until woken or the poll interval."""
