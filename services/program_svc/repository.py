@@ -7,10 +7,25 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, Row, SmallInteger, and_, bindparam, func, or_, select, tuple_, update
+import asyncpg
+from sqlalchemy import (
+    Integer,
+    LargeBinary,
+    Row,
+    SmallInteger,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ironpath_common.db import RawStatement
 from ironpath_common.erasure import delete_rows_mentioning, delete_user_rows
 from program_svc.domain import Account, Grant, Methodology, OneRepMax, Profile, Program, StoredProfile
 from program_svc.models import (
@@ -221,6 +236,38 @@ _ADD_SESSIONS = insert(program_sessions).from_select(
 )
 
 
+# GetPlannedSession's read (built once): the program if the caller owns it, joined to the
+# session at (week, day) and those after it; a LEFT JOIN so an owned program with no such
+# session still comes back (INVALID_ARGUMENT rather than NOT_FOUND).
+_s = program_sessions.c
+_SESSION_ID = bindparam("program_id", type_=programs.c.program_id.type)
+_FROM_SESSION = (
+    select(_s.week_number, _s.day_number, _s.session_pb)
+    .where(
+        _s.program_id == _SESSION_ID,
+        tuple_(_s.week_number, _s.day_number)
+        >= tuple_(bindparam("week", type_=SmallInteger), bindparam("day", type_=SmallInteger)),
+    )
+    .order_by(_s.week_number, _s.day_number)
+    .limit(bindparam("limit", type_=Integer))
+    .subquery("s")
+)
+_PLANNED_SESSION = RawStatement(
+    select(
+        _p.weeks,
+        _p.days_per_week,
+        _p.methodology_id,
+        _p.unit,
+        _FROM_SESSION.c.week_number,
+        _FROM_SESSION.c.day_number,
+        _FROM_SESSION.c.session_pb,
+    )
+    .select_from(programs.outerjoin(_FROM_SESSION, true()))
+    .where(_p.program_id == _SESSION_ID, _p.user_id == bindparam("user_id"))
+    .order_by(_FROM_SESSION.c.week_number, _FROM_SESSION.c.day_number)
+)
+
+
 class ProgramRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -310,18 +357,21 @@ class ProgramRepository:
         )
         return list((await self._session.execute(statement)).scalars())
 
-    async def session_and_following(
-        self, program_id: str, week: int, day: int, following: int
-    ) -> list[tuple[int, int, bytes]]:
-        """The session at (week, day) first, if it exists, then up to `following` sessions after it."""
-        c = program_sessions.c
-        statement = (
-            select(c.week_number, c.day_number, c.session_pb)
-            .where(c.program_id == uuid.UUID(program_id), tuple_(c.week_number, c.day_number) >= tuple_(week, day))
-            .order_by(c.week_number, c.day_number)
-            .limit(following + 1)
+    async def planned_session(
+        self, user_id: str, program_id: str, week: int, day: int, following: int
+    ) -> list[asyncpg.Record]:
+        """One round trip: no rows when `user_id` does not own the program (or it is missing);
+        else rows of (weeks, days_per_week, methodology_id, unit, week_number, day_number,
+        session_pb): the session at or after (week, day) first, then up to `following` after it,
+        or a single row with NULL session columns when there are none."""
+        return await _PLANNED_SESSION.fetch(
+            self._session,
+            program_id=uuid.UUID(program_id),
+            user_id=user_id,
+            week=week,
+            day=day,
+            limit=following + 1,
         )
-        return [(r.week_number, r.day_number, r.session_pb) for r in await self._session.execute(statement)]
 
     async def list(
         self, user_id: str, *, include_archived: bool, after: tuple[datetime, str] | None, limit: int

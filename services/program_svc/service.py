@@ -184,7 +184,13 @@ async def archive_program(
 
 @dataclass(frozen=True)
 class SessionWithContext:
-    program: Program
+    """A planned session (stored ironpath.common.v1.PlannedSession bytes), those after it, and
+    the program facts GetPlannedSession answers with."""
+
+    weeks: int
+    days_per_week: int
+    methodology_id: str
+    unit: str
     session: bytes
     following: list[bytes]
 
@@ -193,16 +199,15 @@ async def planned_session(
     session: AsyncSession, user_id: str, program_id: str, week: int, day: int, following: int
 ) -> SessionWithContext:
     """One planned session of a program the user owns, and up to `following` sessions after it."""
-    repo = ProgramRepository(session)
-    program = await repo.get(user_id, program_id)
-    if program is None:
+    rows = await ProgramRepository(session).planned_session(user_id, program_id, week, day, following)
+    if not rows:
         raise NotFound(PROGRAM_NOT_FOUND)
-    rows = await repo.session_and_following(program_id, week, day, following)
-    if not rows or rows[0][:2] != (week, day):
+    weeks, days_per_week, methodology_id, unit = rows[0][:4]
+    if rows[0][4:6] != (week, day):
         raise InvalidArgument(
-            "session", f"week {week} day {day} is not a session of this {program.weeks}x{program.days_per_week} program"
+            "session", f"week {week} day {day} is not a session of this {weeks}x{days_per_week} program"
         )
-    return SessionWithContext(program, rows[0][2], [data for _, _, data in rows[1:]])
+    return SessionWithContext(weeks, days_per_week, methodology_id, unit, rows[0][6], [row[6] for row in rows[1:]])
 
 
 async def lifter_context(session: AsyncSession, user_id: str) -> Profile:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ironpath.common.v1 import training_pb2 as t
 from ironpath.program.v1 import program_pb2 as pb
 from ironpath.program.v1 import program_pb2_grpc as pb_grpc
 from ironpath_common.db import autocommit, transaction
@@ -322,15 +321,17 @@ class ProgramInternalServicer(pb_grpc.ProgramInternalServiceServicer):
             raise InvalidArgument("following_count", f"must be between 0 and {MAX_FOLLOWING_SESSIONS}")
         async with autocommit(self._sessions) as session:
             found = await service.planned_session(session, user_id, program_id, week, day, request.following_count)
-        program = found.program
         response = pb.GetPlannedSessionResponse(
-            session=t.PlannedSession.FromString(found.session),
-            following_sessions=[t.PlannedSession.FromString(data) for data in found.following],
-            program_weeks=program.weeks,
-            days_per_week=program.days_per_week,
-            methodology_id=program.methodology_id,
-            display_unit=mappers.UNIT_ENUMS[program.unit],
+            program_weeks=found.weeks,
+            days_per_week=found.days_per_week,
+            methodology_id=found.methodology_id,
+            display_unit=mappers.UNIT_ENUMS[found.unit],
         )
+        # The stored bytes are a serialized PlannedSession: merged as they are, never parsed here.
+        response.session.MergeFromString(found.session)
+        following = response.following_sessions
+        for data in found.following:
+            following.add().MergeFromString(data)
         return response
 
     async def CheckProgramAccess(
