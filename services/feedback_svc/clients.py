@@ -24,6 +24,7 @@ PAGE_SIZE = 500
 @dataclass(frozen=True)
 class PlannedContext:
     session: PlannedSession
+    # The sessions after it, a week of them at most (days_per_week): all that feedback changes.
     following: list[PlannedSession]
     days_per_week: int
     unit: str
@@ -43,9 +44,11 @@ class ProgramClient:
             self._stub.GetPlannedSession,
             program_pb2.GetPlannedSessionRequest(user_id=user_id, session=ref, following_count=following),
         )
+        # Only the week that feedback can change is converted (a 3-day program asks for 6 and
+        # uses 3).
         return PlannedContext(
             session=session_from_pb(reply.session),
-            following=[session_from_pb(s) for s in reply.following_sessions],
+            following=[session_from_pb(s) for s in reply.following_sessions[: reply.days_per_week]],
             days_per_week=reply.days_per_week,
             unit=UNITS.get(reply.display_unit, "kg"),
         )

@@ -71,7 +71,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
             if replay is not None:
                 return replay
             raise
-        adjusted = domain.adjust(plan.session, plan.following[: plan.days_per_week], feedback, plan.unit)
+        adjusted = domain.adjust(plan.session, plan.following, feedback, plan.unit)
         feedback_id = str(uuid.uuid4())
         response = mappers.feedback_response(feedback_id, ref, request, completed_at, now, adjusted)
         # One statement, atomic by itself: the read-only connection's autocommit saves the BEGIN
