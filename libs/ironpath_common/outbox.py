@@ -100,17 +100,31 @@ async def enqueue(session: AsyncSession, table: Table, destination: str, payload
     event_id = getattr(payload, "event_id")  # noqa: B009 - every event message has one
     data = payload.SerializeToString()
     traceparent = current_traceparent()
-    await session.execute(
-        table.insert().values(
-            event_id=uuid.UUID(event_id),
-            destination=destination,
-            payload=data,
-            user_id=user_id,
-            next_attempt_at=datetime.now(UTC) + SENDER_HEAD_START,
-            traceparent=traceparent,
-        )
+    await _insert_statement(table).execute(
+        session,
+        event_id=uuid.UUID(event_id),
+        destination=destination,
+        payload=data,
+        user_id=user_id,
+        next_attempt_at=datetime.now(UTC) + SENDER_HEAD_START,
+        traceparent=traceparent,
     )
     return Event(event_id, destination, data, traceparent)
+
+
+_INSERTS: dict[int, tuple[Table, RawStatement]] = {}
+
+
+def _insert_statement(table: Table) -> RawStatement:
+    """The outbox INSERT of one table, built once (every outbox-writing RPC runs it)."""
+    found = _INSERTS.get(id(table))
+    if found is None or found[0] is not table:
+        columns = ("event_id", "destination", "payload", "user_id", "next_attempt_at", "traceparent")
+        statement = RawStatement(
+            table.insert().values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+        )
+        found = _INSERTS[id(table)] = (table, statement)
+    return found[1]
 
 
 def new_event_id() -> str:

@@ -41,7 +41,9 @@ BODY_AREAS: dict[Any, str] = {
 }
 
 
-def session_to_pb(session: PlannedSession) -> t.PlannedSession:
+def session_to_pb(session: PlannedSession, built: dict[PlannedExercise, bytes] | None = None) -> t.PlannedSession:
+    """With `built` (exercise -> its serialized message), an exercise already in it is copied from
+    its bytes rather than built field by field, and a new one is added to it."""
     message = t.PlannedSession(
         week_number=session.week_number,
         day_number=session.day_number,
@@ -50,25 +52,41 @@ def session_to_pb(session: PlannedSession) -> t.PlannedSession:
         deload=session.deload,
     )
     for exercise in session.exercises:
-        e = message.exercises.add(
-            exercise_id=exercise.exercise_id,
-            name=exercise.name,
-            main_lift=MAIN_LIFT_ENUMS.get(exercise.main_lift or "", t.MAIN_LIFT_UNSPECIFIED),
-            order=exercise.order,
-            notes=exercise.notes,
-            substituted_for_exercise_id=exercise.substituted_for,
-            rest_seconds=exercise.rest_seconds,
-        )
-        for s in exercise.sets:
-            e.sets.add(
-                set_number=s.set_number,
-                reps=s.reps,
-                percent_1rm=s.percent_1rm,
-                load_kg=s.load_kg,
-                rpe_target=s.rpe_target,
-                amrap=s.amrap,
-            )
+        if built is None:
+            _fill_exercise(message.exercises.add(), exercise)
+            continue
+        data = built.get(exercise)
+        if data is None:
+            data = built[exercise] = _fill_exercise(t.ExercisePrescription(), exercise).SerializeToString()
+        message.exercises.add().MergeFromString(data)
     return message
+
+
+def sessions_to_pb(sessions: Iterable[PlannedSession]) -> list[t.PlannedSession]:
+    """A whole program's sessions. Its exercises repeat (the same lift, sets and notes on many
+    days), so each distinct one is built once and copied after that."""
+    built: dict[PlannedExercise, bytes] = {}
+    return [session_to_pb(s, built) for s in sessions]
+
+
+def _fill_exercise(e: t.ExercisePrescription, exercise: PlannedExercise) -> t.ExercisePrescription:
+    e.exercise_id = exercise.exercise_id
+    e.name = exercise.name
+    e.main_lift = MAIN_LIFT_ENUMS.get(exercise.main_lift or "", t.MAIN_LIFT_UNSPECIFIED)
+    e.order = exercise.order
+    e.notes = exercise.notes
+    e.substituted_for_exercise_id = exercise.substituted_for
+    e.rest_seconds = exercise.rest_seconds
+    for s in exercise.sets:
+        e.sets.add(
+            set_number=s.set_number,
+            reps=s.reps,
+            percent_1rm=s.percent_1rm,
+            load_kg=s.load_kg,
+            rpe_target=s.rpe_target,
+            amrap=s.amrap,
+        )
+    return e
 
 
 def session_from_pb(message: t.PlannedSession) -> PlannedSession:

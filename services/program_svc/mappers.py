@@ -17,7 +17,7 @@ from ironpath.progress.v1 import progress_pb2
 from ironpath_common import pagination
 from ironpath_common.errors import FieldViolation, InvalidArgument
 from ironpath_common.pagination import decode_page_token, encode_page_token  # noqa: F401 - used by the servicer
-from ironpath_training.proto import BODY_AREAS, EQUIPMENT, MAIN_LIFTS, UNITS, session_to_pb
+from ironpath_training.proto import BODY_AREAS, EQUIPMENT, MAIN_LIFTS, UNITS, sessions_to_pb
 from program_svc import export_formats as formats
 from program_svc.data_rights import DELETE_CONFIRMATION, ERASE_FEEDBACK, ERASE_PROGRESS
 from program_svc.domain import (
@@ -223,7 +223,7 @@ def generation_request(message: pb.GenerateProgramRequest) -> GenerationRequest:
 
 def planned_sessions(plan: Plan) -> list[t.PlannedSession]:
     """The plan's sessions as messages, in week/day order: built once, then stored, sent and returned."""
-    return [session_to_pb(s) for s in plan.sessions()]
+    return sessions_to_pb(plan.sessions())
 
 
 def session_rows(sessions: Iterable[t.PlannedSession]) -> list[tuple[int, int, bytes]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -22,7 +23,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ironpath_common.db import RawStatement
@@ -117,14 +118,18 @@ class UserRepository:
 
     async def get_or_create(self, user_id: str, email: str) -> Account:
         """One statement: inserts the user on first sight, keeps the email current."""
-        statement = (
-            insert(users)
-            .values(user_id=user_id, email=email)
-            .on_conflict_do_update(index_elements=[users.c.user_id], set_={"email": email})
-            .returning(users.c.user_id, users.c.email, users.c.created_at)
-        )
-        row = (await self._session.execute(statement)).one()
-        return Account(user_id=row.user_id, email=row.email, created_at=row.created_at)
+        row = await _GET_OR_CREATE_USER.fetchrow(self._session, user_id=user_id, email=email)
+        assert row is not None
+        return Account(user_id=row[0], email=row[1], created_at=row[2])
+
+
+# Built once (every GenerateProgram runs it, through get_me).
+_NEW_USER = insert(users).values(user_id=bindparam("user_id"), email=bindparam("email"))
+_GET_OR_CREATE_USER = RawStatement(
+    _NEW_USER.on_conflict_do_update(
+        index_elements=[users.c.user_id], set_={"email": _NEW_USER.excluded.email}
+    ).returning(users.c.user_id, users.c.email, users.c.created_at)
+)
 
 
 class AccountDataRepository:
@@ -165,13 +170,11 @@ class ProfileRepository:
         self._session = session
 
     async def get(self, user_id: str, *, lock: bool = False) -> StoredProfile | None:
-        statement = select(lifter_profiles).where(lifter_profiles.c.user_id == user_id)
-        if lock:
-            statement = statement.with_for_update()
-        row = (await self._session.execute(statement)).first()
+        row = await (_PROFILE_FOR_UPDATE if lock else _PROFILE).fetchrow(self._session, user_id=user_id)
         if row is None:
             return None
-        return StoredProfile(profile_from_json(row.profile), row.version, row.updated_at)
+        profile, version, updated_at = row
+        return StoredProfile(profile_from_json(profile), version, updated_at)
 
     async def save(self, user_id: str, stored: StoredProfile | None, profile: Profile) -> StoredProfile:
         """Creates the profile, or replaces it and bumps its version."""
@@ -194,6 +197,12 @@ class ProfileRepository:
         return StoredProfile(profile, row.version, row.updated_at)
 
 
+_lp = lifter_profiles.c
+_PROFILE_SELECT = select(_lp.profile, _lp.version, _lp.updated_at).where(_lp.user_id == bindparam("user_id"))
+_PROFILE = RawStatement(_PROFILE_SELECT)
+_PROFILE_FOR_UPDATE = RawStatement(_PROFILE_SELECT.with_for_update())
+
+
 class MethodologyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -210,17 +219,62 @@ class MethodologyRepository:
             statement = statement.where(methodologies.c.methodology_id > after)
         return [_methodology(row) for row in await self._session.execute(statement)]
 
-    async def all(self) -> tuple[Methodology, ...]:
-        """Every methodology (a handful of seeded rows)."""
-        return tuple(_methodology(row) for row in await self._session.execute(_ALL_METHODOLOGIES))
+    async def all_and_profile(self, user_id: str) -> tuple[tuple[Methodology, ...], StoredProfile | None]:
+        """Every methodology (a handful of seeded rows) and the lifter's profile if they have one:
+        what GenerateProgram reads before it generates, in one round trip."""
+        row = await _LIBRARY_AND_PROFILE.fetchrow(self._session, user_id=user_id)
+        assert row is not None  # one row, with or without a profile
+        library, profile, version, updated_at = row  # json and jsonb come back decoded
+        found = tuple(
+            Methodology(
+                methodology_id=m["methodology_id"],
+                name=m["name"],
+                description=m["description"],
+                suits=m["suits"],
+                experience_levels=tuple(m["experience_levels"]),
+                goals=tuple(m["goals"]),
+                cycle_weeks=m["cycle_weeks"],
+                deload_rule=m["deload_rule"],
+                rules=m["rules"],
+            )
+            for m in library or ()  # json_agg of no rows is NULL
+        )
+        return found, (StoredProfile(profile_from_json(profile), version, updated_at) if profile is not None else None)
 
 
-_ALL_METHODOLOGIES = select(methodologies).order_by(methodologies.c.methodology_id)
+# The library as one JSON array of its rows, joined to the lifter's profile row (if any).
+_LIBRARY = select(
+    func.json_agg(aggregate_order_by(methodologies.table_valued(), methodologies.c.methodology_id)).label("library")
+).subquery("library")
+_LIBRARY_AND_PROFILE = RawStatement(
+    select(_LIBRARY.c.library, _lp.profile, _lp.version, _lp.updated_at).select_from(
+        _LIBRARY.outerjoin(lifter_profiles, _lp.user_id == bindparam("user_id"))
+    )
+)
 
-# Built once (GenerateProgram runs them on every call). A program's columns come from the
-# parameters; only what the database fills in comes back.
-_ADD_PROGRAM = insert(programs).returning(_p.state, _p.version, _p.created_at, _p.updated_at)
-# Its sessions, each field as one array: one statement for any number of sessions.
+# Built once (GenerateProgram runs them on every call), run on the asyncpg driver. A program's
+# columns come from the parameters; only what the database fills in comes back.
+_NEW_PROGRAM_COLUMNS = (
+    "program_id",
+    "user_id",
+    "name",
+    "methodology_id",
+    "goal",
+    "weeks",
+    "days_per_week",
+    "start_date",
+    "unit",
+    "focus_areas",
+    "week_phases",
+    "generation_metadata",
+)
+_NEW_PROGRAM = (
+    insert(programs)
+    .values({name: bindparam(name, type_=_p[name].type) for name in _NEW_PROGRAM_COLUMNS})
+    .returning(_p.state, _p.version, _p.created_at, _p.updated_at)
+    .cte("new_program")
+)
+# Its sessions, each field as one array: any number of sessions.
 _NEW_SESSIONS = (
     func.unnest(
         bindparam("week_numbers", type_=ARRAY(SmallInteger)),
@@ -230,10 +284,12 @@ _NEW_SESSIONS = (
     .table_valued("week_number", "day_number", "session_pb")
     .render_derived()
 )
-_ADD_SESSIONS = insert(program_sessions).from_select(
+_NEW_PROGRAM_SESSIONS = insert(program_sessions).from_select(
     ["program_id", "week_number", "day_number", "session_pb"],
     select(bindparam("program_id", type_=program_sessions.c.program_id.type), *_NEW_SESSIONS.c),
 )
+# Both in one statement (one round trip): the program's row, then its sessions'.
+_ADD_PROGRAM = RawStatement(select(_NEW_PROGRAM).add_cte(_NEW_PROGRAM_SESSIONS.cte("new_sessions")))
 
 
 # GetPlannedSession's read (built once): the program if the caller owns it, joined to the
@@ -290,34 +346,28 @@ class ProgramRepository:
         sessions: Sequence[tuple[int, int, bytes]],
     ) -> Program:
         key = uuid.UUID(program_id)
-        row = (
-            await self._session.execute(
-                _ADD_PROGRAM,
-                {
-                    "program_id": key,
-                    "user_id": user_id,
-                    "name": name,
-                    "methodology_id": methodology_id,
-                    "goal": goal,
-                    "weeks": weeks,
-                    "days_per_week": days_per_week,
-                    "start_date": start_date,
-                    "unit": unit,
-                    "focus_areas": list(focus_areas),
-                    "week_phases": week_phases,
-                    "generation_metadata": metadata,
-                },
-            )
-        ).one()
-        await self._session.execute(
-            _ADD_SESSIONS,
-            {
-                "program_id": key,
-                "week_numbers": [w for w, _, _ in sessions],
-                "day_numbers": [d for _, d, _ in sessions],
-                "session_pbs": [data for _, _, data in sessions],
-            },
+        row = await _ADD_PROGRAM.fetchrow(
+            self._session,
+            program_id=key,
+            user_id=user_id,
+            name=name,
+            methodology_id=methodology_id,
+            goal=goal,
+            weeks=weeks,
+            days_per_week=days_per_week,
+            start_date=start_date,
+            unit=unit,
+            focus_areas=list(focus_areas),
+            # The engine's jsonb codec (SQLAlchemy's, on every connection) takes JSON text and
+            # reads back decoded values.
+            week_phases=json.dumps(week_phases),
+            generation_metadata=json.dumps(metadata),
+            week_numbers=[w for w, _, _ in sessions],
+            day_numbers=[d for _, d, _ in sessions],
+            session_pbs=[data for _, _, data in sessions],
         )
+        assert row is not None
+        state, version, created_at, updated_at = row
         return Program(
             program_id=program_id,
             user_id=user_id,
@@ -328,13 +378,13 @@ class ProgramRepository:
             days_per_week=days_per_week,
             start_date=start_date,
             unit=unit,
-            state=row.state,
+            state=state,
             focus_areas=tuple(focus_areas),
             metadata=metadata,
             week_phases=week_phases,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            version=version,
+            created_at=created_at,
+            updated_at=updated_at,
         )
 
     async def get(self, user_id: str, program_id: str, *, lock: bool = False) -> Program | None:

@@ -93,9 +93,9 @@ class GenerationInput:
 async def prepare_generation(session: AsyncSession, user_id: str, request: GenerationRequest) -> GenerationInput:
     """Checks the request and picks the methodology: the lifter's choice, else one that suits
     their experience and goal. A lifter without a profile gets the defaults (loads by RPE)."""
-    known = {m.methodology_id: m for m in await MethodologyRepository(session).all()}
+    library, stored = await MethodologyRepository(session).all_and_profile(user_id)
+    known = {m.methodology_id: m for m in library}
     check_request(request, set(known))
-    stored = await ProfileRepository(session).get(user_id)
     profile = stored.profile if stored is not None else Profile()
     methodology = known.get(choose_methodology(profile, request).methodology_id)
     if methodology is None:  # the library and the seeded rows disagree
