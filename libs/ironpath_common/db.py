@@ -176,26 +176,44 @@ class RawStatement:
         return [values[name] for name in self._names]
 
     async def fetch(self, on: AsyncConnection | AsyncSession, **params: Any) -> list[asyncpg.Record]:
-        return await (await _driver(on)).fetch(self.sql, *self._args(params))
+        args = self._args(params)
+        async with _driver(on) as driver:
+            return await driver.fetch(self.sql, *args)
 
     async def fetchrow(self, on: AsyncConnection | AsyncSession, **params: Any) -> asyncpg.Record | None:
-        return await (await _driver(on)).fetchrow(self.sql, *self._args(params))
+        args = self._args(params)
+        async with _driver(on) as driver:
+            return await driver.fetchrow(self.sql, *args)
 
     async def execute(self, on: AsyncConnection | AsyncSession, **params: Any) -> None:
-        await (await _driver(on)).execute(self.sql, *self._args(params))
+        args = self._args(params)
+        async with _driver(on) as driver:
+            await driver.execute(self.sql, *args)
 
 
-async def _driver(on: AsyncConnection | AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under a connection, or under the one a session works in."""
+@asynccontextmanager
+async def _driver(on: AsyncConnection | AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """The asyncpg connection under a connection (or the one a session works in), inside its
+    transaction, and handled on failure as SQLAlchemy handles its own statements."""
     connection = on if isinstance(on, AsyncConnection) else await on.connection()
     raw = await connection.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    if connection.in_transaction() and not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement (it has
-        # no public way to ask for it). Start it now, so this statement is inside the transaction
-        # and the adapter's COMMIT or ROLLBACK covers it.
-        await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
-    return driver
+    adapter: Any = raw.dbapi_connection
+    try:
+        if connection.in_transaction() and adapter._transaction is None:
+            # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement,
+            # and has no public way to ask for it: start it now (a no-op in autocommit), so this
+            # statement is inside the transaction and the adapter's COMMIT or ROLLBACK covers it.
+            await adapter._start_transaction()
+        yield raw.driver_connection
+    except asyncpg.PostgresError:
+        raise  # the server refused the statement: the transaction's rollback deals with it
+    except BaseException as error:
+        # Interrupted mid-statement (a cancelled RPC), or the connection itself failed: like
+        # SQLAlchemy, never hand this connection out again. Back in the pool as it is, it could
+        # still be inside a transaction nobody will commit, and the next request's writes would
+        # vanish with it.
+        await connection.invalidate(error)
+        raise
 
 
 class Database:

@@ -1,14 +1,17 @@
 """RawStatement against a real PostgreSQL: a statement run on the asyncpg driver belongs to the
-transaction it runs in (committed or rolled back with the SQLAlchemy statements beside it), and
-a read on an autocommit connection opens none."""
+transaction it runs in (committed or rolled back with the SQLAlchemy statements beside it), a
+read on an autocommit connection opens none, and a statement interrupted by a cancelled request
+never leaves its connection to the next request inside an open transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, func, insert, select
 
 from ironpath_common.db import Database, RawStatement, create_engine, ensure_database
 from tests.support.services import _drop_databases, scratch_database_url
@@ -18,6 +21,7 @@ metadata = MetaData()
 notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("body", Text, nullable=False))
 ADD = RawStatement(insert(notes).values(id=bindparam("id"), body=bindparam("body")).returning(notes.c.id))
 ALL = RawStatement(select(notes.c.id, notes.c.body).order_by(notes.c.id))
+SLEEP = RawStatement(select(func.pg_sleep(bindparam("seconds"))))
 
 
 class Boom(Exception):
@@ -29,7 +33,7 @@ async def db() -> AsyncIterator[Database]:
     await _drop_databases([DATABASE])
     url = scratch_database_url(DATABASE)
     await ensure_database(url)
-    engine = create_engine(url, pool_size=2, application_name="test")
+    engine = create_engine(url, pool_size=1, application_name="test")  # every request gets the same slot
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     try:
@@ -40,8 +44,12 @@ async def db() -> AsyncIterator[Database]:
 
 
 async def stored(db: Database) -> list[tuple[int, str]]:
-    async with db.read() as connection:
-        return [tuple(row) for row in await ALL.fetch(connection)]
+    """What is committed, read on a connection of its own (outside the pool under test)."""
+    connection = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string(False))
+    try:
+        return [tuple(row) for row in await connection.fetch(ALL.sql)]
+    finally:
+        await connection.close()
 
 
 async def test_raw_and_core_statements_commit_together(db: Database):
@@ -72,3 +80,36 @@ async def test_a_missing_parameter_is_refused_not_sent_as_null(db: Database):
     async with db.transaction() as connection:
         with pytest.raises(KeyError):
             await ADD.execute(connection, id=1)
+
+
+async def test_a_request_cancelled_mid_statement_leaves_no_open_transaction_behind(db: Database):
+    async def cancelled_request() -> None:
+        async with db.transaction() as connection:
+            await ADD.execute(connection, id=1, body="never committed")
+            await SLEEP.fetch(connection, seconds=5)
+
+    task = asyncio.create_task(cancelled_request())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The next request, on the pool's only slot, starts clean and its write is committed.
+    async with db.transaction() as connection:
+        await ADD.execute(connection, id=2, body="committed")
+    assert await stored(db) == [(2, "committed")]
+
+
+async def test_a_connection_left_inside_a_transaction_is_never_written_on_silently(db: Database):
+    async with db.engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.execute("BEGIN")  # behind SQLAlchemy's back: the pool's only slot stays in it
+    try:
+        async with db.transaction() as connection:
+            await ADD.execute(connection, id=1, body="first")
+    except Exception:  # refusing the connection loudly is one of the two right outcomes
+        pass
+    else:
+        assert (1, "first") in await stored(db)  # the other: it was written and committed
+    async with db.transaction() as connection:
+        await ADD.execute(connection, id=2, body="second")
+    assert (2, "second") in await stored(db)
