@@ -191,6 +191,11 @@ class RawStatement:
             await driver.execute(self.sql, *args)
 
 
+class StaleTransaction(Exception):
+    """A pooled connection found inside a transaction nobody is tracking: written on, nothing
+    would ever be committed."""
+
+
 @asynccontextmanager
 async def _driver(on: AsyncConnection | AsyncSession) -> AsyncIterator[asyncpg.Connection]:
     """The asyncpg connection under a connection (or the one a session works in), inside its
@@ -198,13 +203,18 @@ async def _driver(on: AsyncConnection | AsyncSession) -> AsyncIterator[asyncpg.C
     connection = on if isinstance(on, AsyncConnection) else await on.connection()
     raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
+    driver: asyncpg.Connection = raw.driver_connection
     try:
-        if connection.in_transaction() and adapter._transaction is None:
-            # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement,
-            # and has no public way to ask for it: start it now (a no-op in autocommit), so this
-            # statement is inside the transaction and the adapter's COMMIT or ROLLBACK covers it.
-            await adapter._start_transaction()
-        yield raw.driver_connection
+        if adapter._transaction is None:
+            if driver.is_in_transaction():
+                raise StaleTransaction("the connection is inside a transaction SQLAlchemy did not start")
+            if connection.in_transaction():
+                # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement,
+                # and has no public way to ask for it: start it now (a no-op in autocommit), so
+                # this statement is inside the transaction and the adapter's COMMIT or ROLLBACK
+                # covers it.
+                await adapter._start_transaction()
+        yield driver
     except asyncpg.PostgresError:
         raise  # the server refused the statement: the transaction's rollback deals with it
     except BaseException as error:
