@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -90,8 +92,22 @@ class ServiceChannel:
             call.cancel()  # a caller that stops early frees the other side at once
             record(span, _method_name(method), SPAN_KIND_CLIENT, start_ns, code)
 
+    def stored_request_call(self, method: MethodDescriptor) -> grpc.aio.UnaryUnaryMultiCallable:
+        """A unary call of `method` that takes its request already serialized (an outbox event's
+        stored payload) and sends it as it is: parsing 40 KB only for gRPC to serialize it again
+        cost a third of a millisecond per GenerateProgram."""
+        return self.channel.unary_unary(
+            f"/{method.containing_service.full_name}/{method.name}",
+            request_serializer=_as_stored,
+            response_deserializer=GetMessageClass(method.output_type).FromString,
+        )
+
     async def close(self) -> None:
         await self.channel.close()
+
+
+def _as_stored(payload: bytes) -> bytes:
+    return payload
 
 
 def _client_span() -> SpanContext:

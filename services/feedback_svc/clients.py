@@ -68,11 +68,13 @@ class ProgressClient:
     def __init__(self, channel: ServiceChannel) -> None:
         self._channel = channel
         self._stub = progress_pb2_grpc.ProgressInternalServiceStub(channel.channel)
+        self._record_feedback = channel.stored_request_call(
+            progress_pb2.DESCRIPTOR.services_by_name["ProgressInternalService"].methods_by_name["RecordSessionFeedback"]
+        )
 
     async def record_session_feedback(self, payload: bytes) -> None:
         """Delivers a stored RecordSessionFeedback event (idempotent on the receiving side)."""
-        request = progress_pb2.RecordSessionFeedbackRequest.FromString(payload)
-        await self._channel.call(self._stub.RecordSessionFeedback, request)
+        await self._channel.call(self._record_feedback, payload)
 
     async def logs(
         self, user_id: str, program_id: str, time_field: Any, start: date, end: date

@@ -16,20 +16,24 @@ INITIALIZE_DEADLINE_SECONDS = 10.0
 EXPORT_DEADLINE_SECONDS = 600.0
 
 
+_PROGRESS_INTERNAL = progress_pb2.DESCRIPTOR.services_by_name["ProgressInternalService"].methods_by_name
+_FEEDBACK_INTERNAL = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackInternalService"].methods_by_name
+
+
 class ProgressClient:
     def __init__(self, channel: ServiceChannel) -> None:
         self._channel = channel
         self._stub = progress_pb2_grpc.ProgressInternalServiceStub(channel.channel)
+        self._initialize_logs = channel.stored_request_call(_PROGRESS_INTERNAL["InitializeProgramLogs"])
+        self._erase = channel.stored_request_call(_PROGRESS_INTERNAL["EraseUserData"])
 
     async def initialize_program_logs(self, payload: bytes) -> None:
         """Delivers a stored InitializeProgramLogs event (idempotent on the receiving side)."""
-        request = progress_pb2.InitializeProgramLogsRequest.FromString(payload)
-        await self._channel.call(self._stub.InitializeProgramLogs, request, INITIALIZE_DEADLINE_SECONDS)
+        await self._channel.call(self._initialize_logs, payload, INITIALIZE_DEADLINE_SECONDS)
 
     async def erase_user_data(self, payload: bytes) -> None:
         """Delivers a stored EraseUserData event (idempotent on the receiving side)."""
-        request = progress_pb2.EraseUserDataRequest.FromString(payload)
-        await self._channel.call(self._stub.EraseUserData, request)
+        await self._channel.call(self._erase, payload)
 
     async def export_user_data(self, user_id: str) -> AsyncIterator[tuple[str, str]]:
         """Every row the progress service holds for the user: (table, row as JSON)."""
@@ -42,11 +46,11 @@ class FeedbackClient:
     def __init__(self, channel: ServiceChannel) -> None:
         self._channel = channel
         self._stub = feedback_pb2_grpc.FeedbackInternalServiceStub(channel.channel)
+        self._erase = channel.stored_request_call(_FEEDBACK_INTERNAL["EraseUserData"])
 
     async def erase_user_data(self, payload: bytes) -> None:
         """Delivers a stored EraseUserData event (idempotent on the receiving side)."""
-        request = feedback_pb2.EraseUserDataRequest.FromString(payload)
-        await self._channel.call(self._stub.EraseUserData, request)
+        await self._channel.call(self._erase, payload)
 
     async def export_user_data(self, user_id: str) -> AsyncIterator[tuple[str, str]]:
         """Every row the feedback service holds for the user: (table, row as JSON)."""
