@@ -259,6 +259,11 @@ _INSERT_LOGS = (
     .returning(_t.week_number)
 )
 _COUNT_LOGS = select(func.count()).where(_t.user_id == bindparam("user_id"), _t.program_id == bindparam("program_id"))
+# The insert and the program's total in one statement (atomic on its own, so no transaction):
+# the count reads the snapshot from before the insert, so the total adds what it created.
+_INSERTED = _INSERT_LOGS.cte("inserted")
+_CREATED = select(func.count()).select_from(_INSERTED).scalar_subquery()
+_INITIALIZE_LOGS = RawStatement(select(_CREATED, _COUNT_LOGS.scalar_subquery() + _CREATED))
 
 
 def _set_pb(s: PerformedSet) -> training_pb2.PerformedSet:
@@ -423,24 +428,21 @@ class ProgressRepository:
     def __init__(self, session: AsyncConnection) -> None:
         self._session = session
 
-    async def insert_logs(self, user_id: str, program_id: str, logs: Sequence[NewLog]) -> int:
-        """Creates the logs that do not exist yet; returns how many were created."""
-        if not logs:
-            return 0
-        params = {
-            "user_id": user_id,
-            "program_id": uuid.UUID(program_id),
-            "week_numbers": [log.week_number for log in logs],
-            "day_numbers": [log.day_number for log in logs],
-            "titles": [log.title for log in logs],
-            "planned_dates": [log.planned_date for log in logs],
-            "planned_pbs": [log.planned_pb for log in logs],
-        }
-        return len((await self._session.execute(_INSERT_LOGS, params)).all())
-
-    async def count_logs(self, user_id: str, program_id: str) -> int:
-        params = {"user_id": user_id, "program_id": uuid.UUID(program_id)}
-        return int((await self._session.execute(_COUNT_LOGS, params)).scalar_one())
+    async def insert_logs(self, user_id: str, program_id: str, logs: Sequence[NewLog]) -> tuple[int, int]:
+        """Creates the logs that do not exist yet, in one statement: (created now, total for the
+        program)."""
+        row = await _INITIALIZE_LOGS.fetchrow(
+            self._session,
+            user_id=user_id,
+            program_id=uuid.UUID(program_id),
+            week_numbers=[log.week_number for log in logs],
+            day_numbers=[log.day_number for log in logs],
+            titles=[log.title for log in logs],
+            planned_dates=[log.planned_date for log in logs],
+            planned_pbs=[log.planned_pb for log in logs],
+        )
+        assert row is not None
+        return row[0], row[1]
 
     async def program_exists(self, user_id: str, program_id: str) -> bool:
         statement = select(_t.week_number).where(_t.user_id == user_id, _t.program_id == uuid.UUID(program_id))

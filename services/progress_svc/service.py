@@ -76,9 +76,7 @@ async def initialize_program_logs(
 ) -> tuple[int, int]:
     """Creates a log per planned session; replays and overlaps end with one log per session.
     Returns (created now, total for the program)."""
-    repo = ProgressRepository(session)
-    created = await repo.insert_logs(user_id, program_id, logs)
-    return created, await repo.count_logs(user_id, program_id)
+    return await ProgressRepository(session).insert_logs(user_id, program_id, logs)
 
 
 async def complete_session(session: AsyncConnection, user_id: str, completion: Completion) -> LogRecord:

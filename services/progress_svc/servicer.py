@@ -277,7 +277,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
                     planned.week_number, planned.day_number, planned.title, planned_date, planned.SerializeToString()
                 )
             )
-        async with self._db.transaction() as session:
+        async with self._db.read() as session:  # one statement, atomic on its own
             created, total = await service.initialize_program_logs(session, user_id, program_id, logs)
         return pb.InitializeProgramLogsResponse(created_count=created, total_count=total)
 
