@@ -19,7 +19,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import grpc
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -361,3 +363,21 @@ BENCHMARKS: dict[str, Benchmark] = {}
 def register(benchmark: Benchmark) -> Benchmark:
     BENCHMARKS[benchmark.name] = benchmark
     return benchmark
+
+
+T = TypeVar("T")
+
+
+async def until_ok(attempt: Callable[[], Awaitable[T]], what: str, timeout: float = 30.0) -> T:
+    """Envoy starts its upstreams unhealthy until their first health check passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await attempt()
+        except grpc.aio.AioRpcError as error:
+            if time.monotonic() > deadline or error.code() not in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            ):
+                raise RuntimeError(f"{what}: {error.code().name} {error.details()}") from error
+            await asyncio.sleep(0.2)

@@ -36,6 +36,7 @@ from bench.core import (
     machine_line,
     register,
     targets_table,
+    until_ok,
 )
 from ironpath.common.v1 import training_pb2 as tpb
 from ironpath.feedback.v1 import feedback_pb2 as fpb
@@ -234,7 +235,7 @@ class Shape:
 async def _check(client: Client, history: History) -> Shape:
     """The analytics add up to the history written (through Envoy, retried until its health
     checks pass); both exports hold it."""
-    over_range = await st.until_ok(
+    over_range = await until_ok(
         lambda: client.progress.GetTrainingAnalytics(
             client.requests[ANALYTICS], metadata=client.metadata, timeout=TIMEOUT
         ),
@@ -250,7 +251,7 @@ async def _check(client: Client, history: History) -> Shape:
     )
     if program.totals.completed_sessions != WEEKS * DAYS:
         raise RuntimeError(f"GetTrainingAnalytics of a program counts {program.totals.completed_sessions} sessions")
-    json_chunks, json_data = await st.until_ok(lambda: client.export_bytes(EXPORT_JSON), "ExportMyData through Envoy")
+    json_chunks, json_data = await until_ok(lambda: client.export_bytes(EXPORT_JSON), "ExportMyData through Envoy")
     csv_chunks, csv_data = await client.export_bytes(EXPORT_CSV)
     csv_rows = csv_data.count(b"\n") - 1
     if csv_rows < history.sessions:

@@ -39,6 +39,7 @@ from bench.core import (
     machine_line,
     register,
     targets_table,
+    until_ok,
 )
 from ironpath.common.v1 import training_pb2 as tpb
 from ironpath.feedback.v1 import feedback_pb2 as fpb
@@ -382,13 +383,13 @@ async def _check(client: Client) -> Shape:
     shows on the log as completed, with its adjusted prescription."""
     pool = client.setup.pool
     slot = pool.take()
-    done = await st.until_ok(
+    done = await until_ok(
         lambda: client.progress.MarkSessionComplete(slot.complete, metadata=slot.lifter.metadata, timeout=TIMEOUT),
         "MarkSessionComplete through Envoy",
     )
     assert done.log.status == pb.SESSION_STATUS_COMPLETED
     slot = pool.take()
-    reply = await st.until_ok(
+    reply = await until_ok(
         lambda: client.feedback.SubmitWorkoutFeedback(slot.feedback, metadata=slot.lifter.metadata, timeout=TIMEOUT),
         "SubmitWorkoutFeedback through Envoy",
     )
@@ -405,7 +406,7 @@ async def _check(client: Client) -> Shape:
     if not any(other.prescription_adjusted for other in progress.logs):
         raise RuntimeError("SubmitWorkoutFeedback (too hard) adjusted no upcoming session")
     lifter, request = client.setup.check_ins[0]
-    check_in = await st.until_ok(
+    check_in = await until_ok(
         lambda: client.feedback.PerformCheckIn(request, metadata=lifter.metadata, timeout=TIMEOUT),
         "PerformCheckIn through Envoy",
     )

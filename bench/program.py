@@ -33,6 +33,7 @@ from bench.core import (
     machine_line,
     register,
     targets_table,
+    until_ok,
 )
 from ironpath.program.v1 import program_pb2_grpc as ppb_grpc
 from ironpath.progress.v1 import progress_pb2 as pb
@@ -119,7 +120,7 @@ async def _check(client: Client) -> Shape:
     has its progress log the moment it returns."""
     lifter = client.lifters[0]
     request = st.generate_request(WEEKS, DAYS, _start())
-    reply = await st.until_ok(
+    reply = await until_ok(
         lambda: client.program.GenerateProgram(request, metadata=lifter.metadata, timeout=TIMEOUT),
         "GenerateProgram through Envoy",
     )

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +48,7 @@ from bench.core import (
     register,
     results_table,
     targets_table,
+    until_ok,
 )
 from gateway.config import GatewaySettings
 from gateway.envoy import EnvoyProcess
@@ -354,18 +355,6 @@ class Client:
         return read
 
 
-async def _until_ok(attempt: Callable[[], Awaitable[object]], what: str, timeout: float = 30.0) -> object:
-    """Envoy starts its upstream unhealthy until its first health check passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await attempt()
-        except grpc.aio.AioRpcError as error:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{what}: {error.code().name} {error.details()}") from error
-            await asyncio.sleep(0.2)
-
-
 # ---------------------------------------------------------------------------------------------
 # The run
 
@@ -390,7 +379,7 @@ async def _check(client: Client) -> Shape:
         def attempt(stub: pb_grpc.ProgressServiceStub = stub) -> Awaitable[object]:
             return stub.GetProgramProgress(r.full, metadata=r.metadata, timeout=CALL_TIMEOUT_SECONDS)
 
-        answers[via] = await _until_ok(attempt, f"GetProgramProgress via {via}")
+        answers[via] = await until_ok(attempt, f"GetProgramProgress via {via}")
     reference = answers["direct"]
     assert isinstance(reference, pb.GetProgramProgressResponse)
     for via, answer in answers.items():

@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
-import grpc
 
 from bench.core import (
     _TICKS,
@@ -193,21 +191,6 @@ async def measured_pids(stack: Stack, conn: asyncpg.Connection) -> list[int]:
 
 
 T = TypeVar("T")
-
-
-async def until_ok(attempt: Callable[[], Awaitable[T]], what: str, timeout: float = 30.0) -> T:
-    """Envoy starts its upstreams unhealthy until their first health check passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await attempt()
-        except grpc.aio.AioRpcError as error:
-            if time.monotonic() > deadline or error.code() not in (
-                grpc.StatusCode.UNAVAILABLE,
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-            ):
-                raise RuntimeError(f"{what}: {error.code().name} {error.details()}") from error
-            await asyncio.sleep(0.2)
 
 
 async def gather_limited(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int = 4) -> list[T]:
