@@ -230,8 +230,8 @@ class Database:
     """A service's connections, without the ORM session (for services on a hot path).
 
     `transaction()` is one RPC's unit of work: committed when the block ends, rolled back on
-    any exception. `read()` is for a single SELECT: autocommit, so no BEGIN and COMMIT round
-    trips around it."""
+    any exception. `autocommit()` is for a read, or a write that is one statement (atomic by
+    itself): no BEGIN and COMMIT round trips around it."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -243,6 +243,6 @@ class Database:
             yield connection
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         async with self._autocommit.connect() as connection:
             yield connection

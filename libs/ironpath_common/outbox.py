@@ -12,7 +12,10 @@ delivery, carry the trace id of the call that caused them.
 
 A delivered event is normally kept (marked sent). Destinations named in the relay's `forget`
 set have their events deleted once delivered instead: an erase event names the user it erases,
-and must not outlive the erasure it carried.
+and must not outlive the erasure it carried. After the sender's own delivery that mark is made
+in the background, for every event delivered meanwhile in one statement, so the RPC returns
+without waiting for it. An event whose mark is lost (the process dies first) is delivered again
+by the relay once its head start is over, and the receiver ignores the repeat.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import Message
 from sqlalchemy import (
+    ARRAY,
     Column,
     DateTime,
     Index,
@@ -39,6 +43,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -155,24 +160,34 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         # Delivery attempts by (destination, result): what the metrics endpoint reports.
         self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
-        # After the sender's own attempt (every outbox-writing RPC): statements built once.
+        # After the sender's own attempts (every outbox-writing RPC): statements built once.
         t = table
         pending = and_(t.c.event_id == bindparam("event_id"), t.c.sent_at.is_(None))
-        attempted = update(t).where(pending).values(attempts=t.c.attempts + 1)
-        self._mark_sent = RawStatement(attempted.values(sent_at=func.now()))
         self._defer = RawStatement(
-            attempted.values(
-                next_attempt_at=func.now() + bindparam("delay", type_=Interval), last_error=bindparam("reason")
+            update(t)
+            .where(pending)
+            .values(
+                attempts=t.c.attempts + 1,
+                next_attempt_at=func.now() + bindparam("delay", type_=Interval),
+                last_error=bindparam("reason"),
             )
         )
-        self._delete_sent = RawStatement(delete(t).where(pending))
+        any_pending = and_(t.c.event_id == any_(bindparam("event_ids", type_=ARRAY(Uuid))), t.c.sent_at.is_(None))
+        self._mark_sent = RawStatement(
+            update(t).where(any_pending).values(attempts=t.c.attempts + 1, sent_at=func.now())
+        )
+        self._delete_sent = RawStatement(delete(t).where(any_pending))
+        # Delivered by the sender, not marked yet: (sent, to delete), and the task marking them.
+        self._unmarked: tuple[list[uuid.UUID], list[uuid.UUID]] = ([], [])
+        self._marking: asyncio.Task[None] | None = None
 
     @property
     def destinations(self) -> list[str]:
         return list(self._handlers)
 
     async def deliver_now(self, events: list[Event]) -> None:
-        """The sender's own attempt right after its commit. A failure is left to the relay."""
+        """The sender's own attempt right after its commit. A failure is left to the relay; a
+        delivery is marked in the background (`flush` waits for that)."""
         for event in events:
             event_id = uuid.UUID(event.event_id)
             try:
@@ -182,13 +197,32 @@ class OutboxRelay:
                 reason = str(getattr(error, "code", type(error).__name__))
                 logger.warning("outbox delivery deferred: %s %s", event.destination, reason)
                 self.outcomes[event.destination, "retry"] += 1
-                done, params = self._defer, {"delay": RETRY_AFTER_DEFERRAL, "reason": reason}
+                async with autocommit(self.sessions) as session:  # one statement: atomic by itself
+                    await self._defer.execute(session, event_id=event_id, delay=RETRY_AFTER_DEFERRAL, reason=reason)
             else:
                 self.outcomes[event.destination, "delivered"] += 1
-                done = self._delete_sent if event.destination in self._forget else self._mark_sent
-                params = {}
-            async with autocommit(self.sessions) as session:  # one statement: atomic by itself
-                await done.execute(session, event_id=event_id, **params)
+                self._unmarked[event.destination in self._forget].append(event_id)
+                if self._marking is None or self._marking.done():
+                    self._marking = asyncio.create_task(self._mark_delivered())
+
+    async def _mark_delivered(self) -> None:
+        """Marks what the sender delivered, in one statement for all delivered since the last
+        one. A failure leaves them to the relay, which delivers them again after their head start."""
+        while any(self._unmarked):
+            (sent, gone), self._unmarked = self._unmarked, ([], [])
+            try:
+                async with autocommit(self.sessions) as session:
+                    if sent:
+                        await self._mark_sent.execute(session, event_ids=sent)
+                    if gone:
+                        await self._delete_sent.execute(session, event_ids=gone)
+            except Exception:
+                logger.exception("marking %d delivered events failed; the relay delivers them again", len(sent + gone))
+
+    async def flush(self) -> None:
+        """Waits until every event the sender delivered so far is marked (on stop, and in tests)."""
+        while self._marking is not None and not self._marking.done():
+            await asyncio.shield(self._marking)
 
     async def run(self) -> None:
         """Background loop: deliver what is due, then sleep until woken or the poll interval."""

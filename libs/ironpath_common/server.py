@@ -58,7 +58,8 @@ class GrpcService:
 class App:
     """What a service process serves: its gRPC services, how to tell its database answers,
     background work that lives as long as the server (relays, listeners), what to close, and
-    what its metrics endpoint reports besides the RPCs (its pool, its outbox)."""
+    what its metrics endpoint reports besides the RPCs (its pool, its outbox; an outbox's
+    deliveries are also marked before it stops)."""
 
     services: Sequence[GrpcService]
     database_ready: Callable[[], Awaitable[bool]]
@@ -152,6 +153,8 @@ async def serve(settings: ServiceSettings, app: App, stop: asyncio.Event | None 
     for task in [monitor, *background]:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    for relay in app.outboxes:  # the last deliveries' marks, before the engine goes
+        await relay.flush()
     for hook in app.on_stop:
         await hook()
     if export is not None:  # last: the relay's final deliveries made spans too

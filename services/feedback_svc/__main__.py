@@ -54,7 +54,7 @@ async def build(settings: FeedbackSettings) -> App:
     ]
     app = sqlalchemy_app(engine, services)
     app.tasks += [relay.run, RetentionJob(sessions, RETENTION, settings.retention).run]
-    app.outboxes.append(relay)  # its backlog on the metrics endpoint
+    app.outboxes.append(relay)  # its backlog on the metrics endpoint; its last marks made on stop
     app.on_stop += [program_channel.close, progress_channel.close]
     return app
 

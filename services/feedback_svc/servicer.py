@@ -74,9 +74,8 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         adjusted = domain.adjust(plan.session, plan.following, feedback, plan.unit)
         feedback_id = str(uuid.uuid4())
         response = mappers.feedback_response(feedback_id, ref, request, completed_at, now, adjusted)
-        # One statement, atomic by itself: the read-only connection's autocommit saves the BEGIN
-        # and COMMIT round trips.
-        async with self._db.read() as connection:
+        # One statement, atomic by itself: autocommit saves the BEGIN and COMMIT round trips.
+        async with self._db.autocommit() as connection:
             event = await service.record_feedback(
                 connection,
                 method=method,
@@ -106,7 +105,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
     async def _replay(
         self, user_id: str, method: str, request: pb.SubmitWorkoutFeedbackRequest
     ) -> pb.SubmitWorkoutFeedbackResponse | None:
-        async with self._db.read() as connection:
+        async with self._db.autocommit() as connection:
             return await previous_response(
                 connection, processed_requests, user_id, method, request, pb.SubmitWorkoutFeedbackResponse
             )
@@ -125,7 +124,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         if (end - start).days > MAX_PERIOD_DAYS:
             raise InvalidArgument("period_start_date", "a period covers at most 5 years")
         method = "PerformCheckIn"
-        async with self._db.read() as session:
+        async with self._db.autocommit() as session:
             replay = await previous_response(
                 session, processed_requests, user.user_id, method, request, pb.PerformCheckInResponse
             )
@@ -168,7 +167,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
                 after = (datetime.fromisoformat(token[0]), token[1])
             except ValueError:
                 raise InvalidArgument("page_token", "is not a page token this service issued") from None
-        async with self._db.read() as session:
+        async with self._db.autocommit() as session:
             found = await service.list_check_ins(session, user.user_id, program_id, after, limit + 1)
         response = pb.ListCheckInsResponse(check_ins=[mappers.check_in_to_pb(r) for r in found[:limit]])
         if len(found) > limit:
@@ -185,7 +184,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
         domain.check_readiness(answers)
         ref = mappers.session_ref(request.session) if request.HasField("session") else None
         method = "SubmitReadinessCheck"
-        async with self._db.read() as session:
+        async with self._db.autocommit() as session:
             replay = await previous_response(
                 session, processed_requests, user.user_id, method, request, pb.SubmitReadinessCheckResponse
             )
@@ -230,7 +229,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
                 after = (date.fromisoformat(token[0]), token[1])
             except ValueError:
                 raise InvalidArgument("page_token", "is not a page token this service issued") from None
-        async with self._db.read() as session:
+        async with self._db.autocommit() as session:
             found = await service.list_readiness(session, user.user_id, start, end, after, limit + 1)
         response = pb.ListReadinessChecksResponse(readiness_checks=[mappers.readiness_to_pb(r) for r in found[:limit]])
         if len(found) > limit:
@@ -256,7 +255,7 @@ class FeedbackInternalServicer(pb_grpc.FeedbackInternalServiceServicer):
         for table in service.EXPORTED_TABLES:
             after: uuid.UUID | None = None
             while True:
-                async with self._db.read() as session:
+                async with self._db.autocommit() as session:
                     rows, after = await service.export_page(session, table, user_id, after, EXPORT_PAGE_SIZE)
                 for row in rows:
                     yield pb.ExportUserDataResponse(table=table, record_json=mappers.row_to_export_json(row))

@@ -64,7 +64,7 @@ async def build(settings: ProgramSettings) -> App:
     ]
     app = sqlalchemy_app(engine, services)
     app.tasks += [relay.run, RetentionJob(sessions, RETENTION, settings.retention).run]
-    app.outboxes.append(relay)  # its backlog on the metrics endpoint
+    app.outboxes.append(relay)  # its backlog on the metrics endpoint; its last marks made on stop
     app.on_stop += [progress_channel.close, feedback_channel.close]
     if settings.gemini is not None:
         app.on_stop.append(settings.gemini.aclose)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import (
     Date,
     Integer,
@@ -132,7 +133,7 @@ class LogRecord(NamedTuple):
 
 
 # A session that is not completed yet becomes completed (its notification sent on commit).
-_COMPLETE_FIRST_TIME = (
+_FIRST_COMPLETION = (
     update(progress_logs)
     .where(
         _t.user_id == bindparam("k_user_id"),
@@ -151,8 +152,8 @@ _COMPLETE_FIRST_TIME = (
         version=_t.version + 1,
         updated_at=func.now(),
     )
-    .returning(*_FULL_COLUMNS, _NOTIFY)
 )
+_COMPLETE_FIRST_TIME = _FIRST_COMPLETION.returning(*_FULL_COLUMNS, _NOTIFY)
 
 
 @functools.cache
@@ -169,11 +170,6 @@ _CLAIM_EVENT = (
     .on_conflict_do_nothing()
     .returning(applied_events.c.event_id)
 )
-# A feedback event's claim and its adjusted prescriptions in one statement built once: the
-# prescriptions (one array per field, as _NEW_LOGS) land on the program's logs only if the
-# event id was new, and each log changed sends its notification on commit. Returns whether the
-# event was claimed.
-_CLAIMED = _CLAIM_EVENT.cte("claimed")
 _ADJUSTMENTS = (
     func.unnest(
         bindparam("week_numbers", type_=ARRAY(SmallInteger)),
@@ -183,21 +179,61 @@ _ADJUSTMENTS = (
     .table_valued("week_number", "day_number", "adjusted_pb")
     .render_derived(name="adjustments")
 )
-_ADJUSTED = (
-    update(progress_logs)
-    .where(
-        select(_CLAIMED.c.event_id).exists(),
-        _t.user_id == bindparam("k_user_id"),
-        _t.program_id == bindparam("k_program_id"),
-        _t.week_number == _ADJUSTMENTS.c.week_number,
-        _t.day_number == _ADJUSTMENTS.c.day_number,
+
+
+def _adjusted_once(claimed: Any) -> Any:
+    """The adjusted prescriptions (one array per field, as _NEW_LOGS) stored on the program's
+    logs if the `claimed` CTE claimed the event; each log changed sends its notification on
+    commit."""
+    return (
+        update(progress_logs)
+        .where(
+            select(claimed.c.event_id).exists(),
+            _t.user_id == bindparam("k_user_id"),
+            _t.program_id == bindparam("k_program_id"),
+            _t.week_number == _ADJUSTMENTS.c.week_number,
+            _t.day_number == _ADJUSTMENTS.c.day_number,
+        )
+        .values(adjusted_pb=_ADJUSTMENTS.c.adjusted_pb, version=_t.version + 1, updated_at=func.now())
+        .returning(_NOTIFY)
+        .cte("adjusted")
     )
-    .values(adjusted_pb=_ADJUSTMENTS.c.adjusted_pb, version=_t.version + 1, updated_at=func.now())
+
+
+def _counted(*ctes: Any) -> Any:
+    return select(*(select(func.count()).select_from(cte).scalar_subquery() for cte in ctes))
+
+
+# A feedback event's claim and its adjusted prescriptions in one statement built once; the
+# prescriptions land only if the event id was new. Returns (events claimed, logs adjusted).
+_CLAIMED = _CLAIM_EVENT.cte("claimed")
+_CLAIM_AND_ADJUST = RawStatement(_counted(_CLAIMED, _adjusted_once(_CLAIMED)))
+
+# The common case of a feedback event as one statement, atomic by itself: a session not yet
+# completed is completed with the feedback, the event is claimed, and the adjusted prescriptions
+# are stored; or, when the session is completed already or the event was applied before, nothing
+# changes. Completion comes first and the claim only with it, so a claim always comes with its
+# completion. The claim is a plain INSERT: a concurrent claim of the same event fails the whole
+# statement, and the caller takes the transactional way. Returns (events claimed, logs adjusted).
+_FEEDBACK_COMPLETION = (
+    _FIRST_COMPLETION.where(
+        ~select(applied_events.c.event_id).where(applied_events.c.event_id == bindparam("event_id")).exists()
+    )
+    .values(feedback_pb=bindparam("feedback_pb", type_=LargeBinary))
     .returning(_NOTIFY)
-    .cte("adjusted")
+    .cte("completed")
 )
-_CLAIM_AND_ADJUST = RawStatement(
-    select(select(_CLAIMED.c.event_id).exists(), select(func.count()).select_from(_ADJUSTED).scalar_subquery())
+_CLAIMED_WITH_COMPLETION = (
+    insert(applied_events)
+    .from_select(
+        ["event_id", "kind"],
+        select(bindparam("event_id", type_=Uuid), bindparam("kind", type_=Text)).select_from(_FEEDBACK_COMPLETION),
+    )
+    .returning(applied_events.c.event_id)
+    .cte("claimed")
+)
+_COMPLETE_WITH_FEEDBACK_ONCE = RawStatement(
+    _counted(_CLAIMED_WITH_COMPLETION, _adjusted_once(_CLAIMED_WITH_COMPLETION))
 )
 
 
@@ -375,6 +411,15 @@ def encode_figures(figures: SessionFigures | None) -> bytes | None:
     return message.SerializeToString()
 
 
+def _adjustment_arrays(adjusted: Sequence[tuple[int, int, bytes]]) -> dict[str, list[Any]]:
+    """Adjusted prescriptions (week, day, PlannedSession bytes) as _ADJUSTMENTS' parameters."""
+    return {
+        "week_numbers": [week for week, _, _ in adjusted],
+        "day_numbers": [day for _, day, _ in adjusted],
+        "adjusted_pbs": [prescription for _, _, prescription in adjusted],
+    }
+
+
 def performed_values(sets: Sequence[PerformedSet]) -> dict[str, Any]:
     """The columns that store performed sets: the sets and the figures computed from them,
     always written together (`update_log` refuses one without the other)."""
@@ -516,6 +561,42 @@ class ProgressRepository:
         row = await statement.fetchrow(self._session, **params)
         return LogRecord(*row[:-1]) if row is not None else None
 
+    async def complete_with_feedback_once(
+        self,
+        event_id: str,
+        user_id: str,
+        key: SessionKey,
+        completed_at: datetime,
+        performed_sets: Sequence[PerformedSet],
+        session_rpe: float | None,
+        feedback: bytes | None,
+        adjusted: Sequence[tuple[int, int, bytes]],
+    ) -> bool:
+        """The common case of a feedback event, in one statement: completes a session not completed
+        yet with its feedback, claims the event and stores the adjusted prescriptions (week, day,
+        PlannedSession bytes). False, and nothing changed, when the session is completed already,
+        its log is missing, or the event was claimed before: `claim_feedback_event` and a merge
+        in one transaction handle those."""
+        try:
+            row = await _COMPLETE_WITH_FEEDBACK_ONCE.fetchrow(
+                self._session,
+                event_id=uuid.UUID(event_id),
+                kind="session_feedback",
+                k_user_id=user_id,
+                k_program_id=uuid.UUID(key.program_id),
+                k_week_number=key.week_number,
+                k_day_number=key.day_number,
+                completed_at=completed_at,
+                session_rpe=session_rpe,
+                feedback_pb=feedback,
+                **performed_values(performed_sets),
+                **_adjustment_arrays(adjusted),
+            )
+        except asyncpg.UniqueViolationError:  # claimed at the same moment by another delivery
+            return False
+        assert row is not None  # a SELECT without FROM: always one row
+        return bool(row[0])
+
     async def claim_feedback_event(
         self, event_id: str, user_id: str, program_id: str, adjusted: Sequence[tuple[int, int, bytes]]
     ) -> bool:
@@ -528,9 +609,7 @@ class ProgressRepository:
             kind="session_feedback",
             k_user_id=user_id,
             k_program_id=uuid.UUID(program_id),
-            week_numbers=[week for week, _, _ in adjusted],
-            day_numbers=[day for _, day, _ in adjusted],
-            adjusted_pbs=[prescription for _, _, prescription in adjusted],
+            **_adjustment_arrays(adjusted),
         )
         assert row is not None  # a SELECT without FROM: always one row
         return bool(row[0])

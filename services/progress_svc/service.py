@@ -202,6 +202,31 @@ async def week_progress(session: AsyncConnection, user_id: str, program_id: str,
     return Progress(totals([log.status for log in logs]), logs)
 
 
+async def record_first_completion_with_feedback(
+    connection: AsyncConnection,
+    event_id: str,
+    user_id: str,
+    completion: Completion,
+    adjusted: Sequence[tuple[int, int, bytes]],
+) -> bool:
+    """The common case of a feedback event in one statement, atomic by itself: the session was
+    not completed yet and the event is new. False, and nothing changed, otherwise: then
+    `record_session_feedback` in a transaction."""
+    key = completion.key
+    if any((week, day) == (key.week_number, key.day_number) for week, day, _ in adjusted):
+        return False  # one statement may not change one log twice
+    return await ProgressRepository(connection).complete_with_feedback_once(
+        event_id,
+        user_id,
+        key,
+        completion.completed_at,
+        completion.performed_sets,
+        completion.session_rpe,
+        completion.feedback,
+        adjusted,
+    )
+
+
 async def record_session_feedback(
     session: AsyncConnection,
     event_id: str,

@@ -157,7 +157,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         user = current_user()
         program_id = mappers.program_id(request.program_id)
         full = mappers.view(request.view) is View.FULL
-        async with self._db.read() as session:
+        async with self._db.autocommit() as session:
             progress = await service.readable_progress(session, self._programs, user.user_id, program_id, full=full)
         response = pb.GetProgramProgressResponse(program_id=program_id)
         mappers.totals_to_pb(progress.totals, response.totals)
@@ -240,7 +240,7 @@ class ProgressServicer(pb_grpc.ProgressServiceServicer):
         query = mappers.analytics_query(request)
         today = self._clock().date()
         # Reads only: autocommit saves the BEGIN and COMMIT round trips.
-        async with self._db.read() as session:
+        async with self._db.autocommit() as session:
             result = await service.training_analytics(session, self._programs, user.user_id, query, today)
         return mappers.analytics_to_pb(result)
 
@@ -277,7 +277,7 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
                     planned.week_number, planned.day_number, planned.title, planned_date, planned.SerializeToString()
                 )
             )
-        async with self._db.read() as session:  # one statement, atomic on its own
+        async with self._db.autocommit() as session:  # one statement, atomic on its own
             created, total = await service.initialize_program_logs(session, user_id, program_id, logs)
         return pb.InitializeProgramLogsResponse(created_count=created, total_count=total)
 
@@ -298,8 +298,13 @@ class ProgressInternalServicer(pb_grpc.ProgressInternalServiceServicer):
         for i, planned in enumerate(request.adjusted_sessions):
             check_position(f"adjusted_sessions[{i}]", planned.week_number, planned.day_number)
             adjusted.append((planned.week_number, planned.day_number, planned.SerializeToString()))
-        async with self._db.transaction() as session:
-            await service.record_session_feedback(session, event_id, user_id, completion, adjusted)
+        async with self._db.autocommit() as connection:  # the common case is one statement
+            done = await service.record_first_completion_with_feedback(
+                connection, event_id, user_id, completion, adjusted
+            )
+        if not done:  # completed before (a merge), a replay, or no such session
+            async with self._db.transaction() as session:
+                await service.record_session_feedback(session, event_id, user_id, completion, adjusted)
         return pb.RecordSessionFeedbackResponse()
 
     async def ListUserSessionLogs(

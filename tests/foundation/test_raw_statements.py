@@ -70,7 +70,7 @@ async def test_a_failure_rolls_back_raw_statements_too(db: Database):
 
 
 async def test_a_read_on_an_autocommit_connection_opens_no_transaction(db: Database):
-    async with db.read() as connection:
+    async with db.autocommit() as connection:
         assert await ALL.fetch(connection) == []
         raw = await connection.get_raw_connection()
         assert not raw.driver_connection.is_in_transaction()
@@ -104,7 +104,7 @@ async def test_a_connection_left_inside_a_transaction_is_never_written_on_silent
         raw = await connection.get_raw_connection()
         await raw.driver_connection.execute("BEGIN")  # behind SQLAlchemy's back: the pool's only slot stays in it
     with pytest.raises(StaleTransaction):  # refused loudly, and the connection is thrown away
-        async with db.read() as connection:
+        async with db.autocommit() as connection:
             await ALL.fetch(connection)
     with pytest.raises(StaleTransaction):
         async with db.engine.connect() as connection:

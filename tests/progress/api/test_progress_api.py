@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -383,8 +384,9 @@ def test_initialize_rejects_bad_sessions_and_writes_nothing(initialize, new_lift
     )
 
 
-def record_feedback(internal_stub, service_token, lifter: Lifter, event_id: str) -> None:
-    adjusted = planned_sessions(1, 3)[2]
+def record_feedback(internal_stub, service_token, lifter: Lifter, event_id: str, adjusted_day: int = 3) -> None:
+    """The feedback service's event for week 1 day 1, adjusting week 1 `adjusted_day`."""
+    adjusted = planned_sessions(1, 3)[adjusted_day - 1]
     adjusted.exercises[0].sets[0].load_kg = 95
     request = pb.RecordSessionFeedbackRequest(
         event_id=event_id,
@@ -417,6 +419,39 @@ def test_the_same_feedback_event_applied_three_times_has_one_effect(new_lifter, 
     assert target.prescription_adjusted and target.etag == "2"
     assert target.prescription.exercises[0].sets[0].load_kg == 95
     assert not progress.logs[1].prescription_adjusted
+
+
+def test_concurrent_deliveries_of_one_feedback_event_have_one_effect(new_lifter, internal_stub, service_token):
+    lifter = new_lifter()
+    event_id = str(uuid.uuid4())
+    with ThreadPoolExecutor(8) as pool:
+        for done in [pool.submit(record_feedback, internal_stub, service_token, lifter, event_id) for _ in range(8)]:
+            done.result()  # every delivery is acknowledged
+    progress = lifter.progress(full=True)
+    done, target = progress.logs[0], progress.logs[2]
+    assert done.status == pb.SESSION_STATUS_COMPLETED and done.etag == "2" and len(done.performed_sets) == 2
+    assert target.prescription_adjusted and target.etag == "2"
+
+
+def test_feedback_on_a_session_completed_before_merges_into_its_log(new_lifter, internal_stub, service_token):
+    lifter = new_lifter()
+    lifter.complete(1, 1, complete_time=ts(datetime(2026, 1, 1, 18, tzinfo=UTC)), performed_sets=performed(3, load=90))
+    record_feedback(internal_stub, service_token, lifter, str(uuid.uuid4()))
+    progress = lifter.progress(full=True)
+    done, target = progress.logs[0], progress.logs[2]
+    assert done.etag == "3" and done.feedback.categories == [t.FEEDBACK_CATEGORY_TOO_HARD]
+    assert done.complete_time.ToDatetime(UTC) == datetime(2026, 1, 1, 18, tzinfo=UTC)  # the earlier stays
+    # Sets 1 and 2 as the feedback reported them, set 3 as completed before.
+    assert [(s.set_number, s.actual_load_kg) for s in done.performed_sets] == [(1, 100), (2, 100), (3, 90)]
+    assert target.prescription_adjusted and target.prescription.exercises[0].sets[0].load_kg == 95
+
+
+def test_feedback_adjusting_the_session_it_completes_stores_both(new_lifter, internal_stub, service_token):
+    lifter = new_lifter()
+    record_feedback(internal_stub, service_token, lifter, str(uuid.uuid4()), adjusted_day=1)
+    done = lifter.progress(full=True).logs[0]
+    assert done.status == pb.SESSION_STATUS_COMPLETED and len(done.performed_sets) == 2
+    assert done.prescription_adjusted and done.prescription.exercises[0].sets[0].load_kg == 95
 
 
 def test_internal_rpcs_refuse_a_user_token(new_lifter, internal_stub):
