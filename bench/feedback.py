@@ -17,6 +17,8 @@ import functools
 import gc
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -41,6 +43,7 @@ from bench.core import (
     targets_table,
     until_ok,
 )
+from bench.feedback_floor import Floors, running_floors
 from ironpath.common.v1 import training_pb2 as tpb
 from ironpath.feedback.v1 import feedback_pb2 as fpb
 from ironpath.feedback.v1 import feedback_pb2_grpc as fpb_grpc
@@ -48,6 +51,7 @@ from ironpath.program.v1 import program_pb2 as ppb
 from ironpath.program.v1 import program_pb2_grpc as ppb_grpc
 from ironpath.progress.v1 import progress_pb2 as pb
 from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
+from tests.support.ports import free_port
 from tests.support.services import ADMIN_DSN
 
 REFERENCE = "MarkSessionCompleteReference"
@@ -56,7 +60,11 @@ TO_LOG = "SubmitWorkoutFeedbackToLogCompleted"
 CHECK_IN = "PerformCheckIn"
 NAMES = (REFERENCE, FEEDBACK, TO_LOG, CHECK_IN)
 VIA = "envoy"
+# SubmitWorkoutFeedback is also measured straight to the feedback service's port, and on its floor
+# (bench/feedback_floor.py), for the part of the time that is Envoy and the part that is the chain.
+DIRECT, FLOOR = "direct", "grpc-asyncpg-floor"
 CONCURRENCY = 16
+FLOOR_POOL_SIZE = 10  # the services' default IRONPATH_DB_POOL_SIZE
 
 DATABASES = {
     "program": "ironpath_bench_fb_program",
@@ -65,7 +73,7 @@ DATABASES = {
 }
 # Writers: every write completes a session of its own, taken lifter by lifter (consecutive calls
 # hit different lifters, and no lifter comes near the services' per-user rate limit).
-WRITERS, QUICK_WRITERS = 64, 6
+WRITERS, QUICK_WRITERS = 96, 6
 WRITER_WEEKS, WRITER_DAYS = 52, 6
 # Check-in lifters: 12-week × 4-day programs that started 6 weeks ago.
 CHECKERS, QUICK_CHECKERS = 32, 4
@@ -427,7 +435,7 @@ async def run(options: Options) -> Outcome:
     report = Report()
     rows: list[Row] = []
     await st.drop_databases(list(DATABASES.values()))
-    with st.running_stack(DATABASES) as stack:
+    with st.running_stack(DATABASES) as stack, _floors(stack) as floors:
         print(stack.describe(), flush=True)
         setup = await set_up(stack, quick)
         report.setup = setup
@@ -439,6 +447,8 @@ async def run(options: Options) -> Outcome:
             flush=True,
         )
         client = Client.through(stack.envoy_address, setup)
+        direct = Client.through(stack.address("feedback"), setup)
+        floor = Client.through(floors.address, setup)
         conn = await asyncpg.connect(ADMIN_DSN)
         try:
             shape = await _check(client)
@@ -456,8 +466,8 @@ async def run(options: Options) -> Outcome:
             gc.freeze()
             measuring = st.Measuring(
                 options,
-                CpuMeter(lambda: st.measured_pids(stack, conn)),
-                groups=lambda: st.process_groups(stack, conn),
+                CpuMeter(lambda: _measured_pids(stack, floors, conn)),
+                groups=lambda: _process_groups(stack, floors, conn),
             )
             report.measuring = measuring
             rows += await measuring.rows(
@@ -465,6 +475,14 @@ async def run(options: Options) -> Outcome:
             )
             rows += await measuring.rows(
                 FEEDBACK, VIA, client.feedback_call(), sequential=SEQUENTIAL, concurrency=(CONCURRENCY,)
+            )
+            rows += await measuring.rows(
+                FEEDBACK, DIRECT, direct.feedback_call(), sequential=SEQUENTIAL, concurrency=(CONCURRENCY,)
+            )
+            if options.wants(FEEDBACK, FLOOR):
+                await _check_floor(floor, client)
+            rows += await measuring.rows(
+                FEEDBACK, FLOOR, floor.feedback_call(), sequential=SEQUENTIAL, concurrency=(CONCURRENCY,)
             )
             if options.wants(TO_LOG, VIA) and not options.hold_seconds:
                 rows.append(await _measure_to_log(client, measuring, report))
@@ -474,13 +492,43 @@ async def run(options: Options) -> Outcome:
             report.writer_sessions_used = setup.pool.used
         finally:
             await conn.close()
-            await client.channel.close()
+            for each in (client, direct, floor):
+                await each.channel.close()
     print(
         f"feedback benchmark took {time.perf_counter() - started:.0f} s "
         f"({setup.pool.used:,} of {len(setup.pool.slots):,} writer sessions used)",
         flush=True,
     )
     return Outcome(rows=rows, names=NAMES, render=lambda merged: render(merged, options, report))
+
+
+@contextmanager
+def _floors(stack: st.Stack) -> Iterator[Floors]:
+    urls = {role: st.database_url(database) for role, database in DATABASES.items()}
+    ports = {role: free_port() for role in urls}
+    with running_floors(urls, ports, stack.env, stack.log_dir / "floors.log", FLOOR_POOL_SIZE) as floors:
+        yield floors
+
+
+async def _process_groups(stack: st.Stack, floors: Floors, conn: asyncpg.Connection) -> dict[str, list[int]]:
+    return {**await st.process_groups(stack, conn), **floors.pids()}
+
+
+async def _measured_pids(stack: st.Stack, floors: Floors, conn: asyncpg.Connection) -> list[int]:
+    return [pid for pids in (await _process_groups(stack, floors, conn)).values() for pid in pids]
+
+
+async def _check_floor(floor: Client, client: Client) -> None:
+    """One SubmitWorkoutFeedback on the floor (retried until it listens): its session then reads as
+    completed through the service."""
+    slot = floor.setup.pool.take()
+    reply = await until_ok(
+        lambda: floor.feedback.SubmitWorkoutFeedback(slot.feedback, metadata=slot.lifter.metadata, timeout=TIMEOUT),
+        "SubmitWorkoutFeedback on the floor",
+    )
+    if not reply.adjusted_sessions:
+        raise RuntimeError("the floor's SubmitWorkoutFeedback (too hard) adjusted no upcoming session")
+    await client.until_seen(slot)
 
 
 async def _measure_to_log(client: Client, measuring: st.Measuring, report: Report) -> Row:

@@ -30,6 +30,16 @@ class PlannedContext:
     unit: str
 
 
+def planned_context(reply: program_pb2.GetPlannedSessionResponse) -> PlannedContext:
+    # Only the week that feedback can change is converted (a 3-day program asks for 6 and uses 3).
+    return PlannedContext(
+        session=session_from_pb(reply.session),
+        following=[session_from_pb(s) for s in reply.following_sessions[: reply.days_per_week]],
+        days_per_week=reply.days_per_week,
+        unit=UNITS.get(reply.display_unit, "kg"),
+    )
+
+
 class ProgramClient:
     def __init__(self, channel: ServiceChannel) -> None:
         self._channel = channel
@@ -44,14 +54,7 @@ class ProgramClient:
             self._stub.GetPlannedSession,
             program_pb2.GetPlannedSessionRequest(user_id=user_id, session=ref, following_count=following),
         )
-        # Only the week that feedback can change is converted (a 3-day program asks for 6 and
-        # uses 3).
-        return PlannedContext(
-            session=session_from_pb(reply.session),
-            following=[session_from_pb(s) for s in reply.following_sessions[: reply.days_per_week]],
-            days_per_week=reply.days_per_week,
-            unit=UNITS.get(reply.display_unit, "kg"),
-        )
+        return planned_context(reply)
 
     async def check_access(self, user_id: str, program_id: str) -> None:
         """Raises NotFound unless the user owns the program: a check-in is the lifter's own write,

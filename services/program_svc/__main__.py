@@ -8,7 +8,7 @@ from pathlib import Path
 from ironpath.program.v1 import program_pb2_grpc as pb_grpc
 from ironpath_common.auth import ServiceTokenIssuer
 from ironpath_common.clients import ServiceChannel
-from ironpath_common.db import create_engine, create_sessionmaker
+from ironpath_common.db import Database, create_engine, create_sessionmaker
 from ironpath_common.interceptors import Auth
 from ironpath_common.outbox import OutboxRelay
 from ironpath_common.retention import RetentionJob, outbox_rules, processed_requests_rule
@@ -57,7 +57,7 @@ async def build(settings: ProgramSettings) -> App:
         ),
         GrpcService(
             "ironpath.program.v1.ProgramInternalService",
-            ProgramInternalServicer(sessions),
+            ProgramInternalServicer(sessions, Database(engine)),
             pb_grpc.add_ProgramInternalServiceServicer_to_server,
             Auth.SERVICE,
         ),

@@ -33,6 +33,7 @@ from program_svc.domain import (
     Program,
     StoredProfile,
 )
+from program_svc.service import SessionWithContext
 
 LIFTS = MAIN_LIFTS
 EXPERIENCE: dict[Any, str] = {
@@ -373,3 +374,18 @@ def grant_to_pb(grant: Grant) -> pb.Grant:
     message.create_time.FromDatetime(grant.created_at)
     message.update_time.FromDatetime(grant.updated_at)
     return message
+
+
+def planned_session_response(found: SessionWithContext) -> pb.GetPlannedSessionResponse:
+    response = pb.GetPlannedSessionResponse(
+        program_weeks=found.weeks,
+        days_per_week=found.days_per_week,
+        methodology_id=found.methodology_id,
+        display_unit=UNIT_ENUMS[found.unit],
+    )
+    # The stored bytes are a serialized PlannedSession: merged as they are, never parsed here.
+    response.session.MergeFromString(found.session)
+    following = response.following_sessions
+    for data in found.following:
+        following.add().MergeFromString(data)
+    return response

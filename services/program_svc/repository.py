@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ironpath_common.db import RawStatement
 from ironpath_common.erasure import delete_rows_mentioning, delete_user_rows
@@ -325,7 +325,7 @@ _PLANNED_SESSION = RawStatement(
 
 
 class ProgramRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self._session = session
 
     async def add(

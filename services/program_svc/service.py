@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ironpath_common.auth import User
 from ironpath_common.errors import Aborted, InvalidArgument, NotFound
@@ -196,7 +196,7 @@ class SessionWithContext:
 
 
 async def planned_session(
-    session: AsyncSession, user_id: str, program_id: str, week: int, day: int, following: int
+    session: AsyncSession | AsyncConnection, user_id: str, program_id: str, week: int, day: int, following: int
 ) -> SessionWithContext:
     """One planned session of a program the user owns, and up to `following` sessions after it."""
     rows = await ProgramRepository(session).planned_session(user_id, program_id, week, day, following)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ironpath.program.v1 import program_pb2 as pb
 from ironpath.program.v1 import program_pb2_grpc as pb_grpc
-from ironpath_common.db import autocommit, transaction
+from ironpath_common.db import Database, autocommit, transaction
 from ironpath_common.errors import InvalidArgument
 from ironpath_common.idempotency import parse_request_id, previous_response, run_once
 from ironpath_common.interceptors import current_service, current_user
@@ -303,10 +303,12 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
 class ProgramInternalServicer(pb_grpc.ProgramInternalServiceServicer):
     """Reads for the progress and feedback services (service token); each request names its user.
     Reads only, of rows that are never edited or where a newer row is as good: autocommit spares
-    each call its BEGIN and COMMIT round trips."""
+    each call its BEGIN and COMMIT round trips. GetPlannedSession, on the feedback write path,
+    reads on a plain connection (`db`), without the ORM session's own work."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], db: Database) -> None:
         self._sessions = sessions
+        self._db = db
 
     async def GetPlannedSession(
         self, request: pb.GetPlannedSessionRequest, context: grpc.aio.ServicerContext
@@ -319,20 +321,9 @@ class ProgramInternalServicer(pb_grpc.ProgramInternalServiceServicer):
             raise InvalidArgument("session", "week_number and day_number start at 1")
         if not 0 <= request.following_count <= MAX_FOLLOWING_SESSIONS:
             raise InvalidArgument("following_count", f"must be between 0 and {MAX_FOLLOWING_SESSIONS}")
-        async with autocommit(self._sessions) as session:
-            found = await service.planned_session(session, user_id, program_id, week, day, request.following_count)
-        response = pb.GetPlannedSessionResponse(
-            program_weeks=found.weeks,
-            days_per_week=found.days_per_week,
-            methodology_id=found.methodology_id,
-            display_unit=mappers.UNIT_ENUMS[found.unit],
-        )
-        # The stored bytes are a serialized PlannedSession: merged as they are, never parsed here.
-        response.session.MergeFromString(found.session)
-        following = response.following_sessions
-        for data in found.following:
-            following.add().MergeFromString(data)
-        return response
+        async with self._db.autocommit() as connection:
+            found = await service.planned_session(connection, user_id, program_id, week, day, request.following_count)
+        return mappers.planned_session_response(found)
 
     async def CheckProgramAccess(
         self, request: pb.CheckProgramAccessRequest, context: grpc.aio.ServicerContext
