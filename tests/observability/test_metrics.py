@@ -19,8 +19,9 @@ from gateway.envoy import EnvoyProcess
 from ironpath.feedback.v1 import feedback_pb2_grpc as fpb_grpc
 from ironpath.program.v1 import program_pb2, program_pb2_grpc
 from ironpath.progress.v1 import progress_pb2, progress_pb2_grpc
-from tests.observability.support import names, scrape, value, wait_for
+from tests.observability.support import names, scrape, value
 from tests.observability.test_traces import new_program, submission
+from tests.support.polling import wait_for
 from tests.support.services import ServiceStack
 
 Metadata = list[tuple[str, str]]

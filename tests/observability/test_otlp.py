@@ -12,9 +12,9 @@ import grpc
 import pytest
 
 from ironpath.feedback.v1 import feedback_pb2_grpc as pb_grpc
-from tests.observability.support import wait_for
 from tests.observability.test_traces import new_program, submission
 from tests.support.otlp import Collector
+from tests.support.polling import wait_for
 from tests.support.ports import free_port
 from tests.support.services import ServiceProcess, ServiceStack
 

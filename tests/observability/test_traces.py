@@ -19,7 +19,8 @@ from ironpath.common.v1 import training_pb2 as t
 from ironpath.feedback.v1 import feedback_pb2 as pb
 from ironpath.feedback.v1 import feedback_pb2_grpc as pb_grpc
 from ironpath.program.v1 import program_pb2, program_pb2_grpc
-from tests.observability.support import json_lines, wait_for
+from tests.observability.support import json_lines
+from tests.support.polling import wait_for
 from tests.support.services import ServiceStack
 
 Metadata = list[tuple[str, str]]
