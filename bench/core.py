@@ -273,6 +273,10 @@ def find_row(rows: Sequence[Row], name: str, via: str, concurrency: int) -> Row 
     return None
 
 
+# The code a measurement depends on: everything but the results a run itself writes.
+CODE_PATHS = ("services", "libs", "gateway", "protos", "bench", ":!bench/results.json", ":!bench/RESULTS.md")
+
+
 def code_version() -> str:
     """Which code was measured: the snapshot's commit, or the checkout's HEAD and whether the
     code under test had uncommitted changes."""
@@ -284,7 +288,7 @@ def code_version() -> str:
             ["git", "-C", str(REPO), "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "services", "libs", "gateway", "protos", "bench"],
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", *CODE_PATHS],
             capture_output=True,
             text=True,
             check=True,

@@ -73,7 +73,7 @@ DATABASES = {
 }
 # Writers: every write completes a session of its own, taken lifter by lifter (consecutive calls
 # hit different lifters, and no lifter comes near the services' per-user rate limit).
-WRITERS, QUICK_WRITERS = 96, 6
+WRITERS, QUICK_WRITERS = 96, 12
 WRITER_WEEKS, WRITER_DAYS = 52, 6
 # Check-in lifters: 12-week × 4-day programs that started 6 weeks ago.
 CHECKERS, QUICK_CHECKERS = 32, 4
