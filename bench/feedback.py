@@ -640,6 +640,10 @@ def render(rows: list[Row], options: Options, report: Report) -> str:
             "service and reads the period's and the previous period's logs from the progress service "
             f"(e.g. {c.sessions_completed} of {c.sessions_planned} done, {c.sessions_skipped} skipped, average "
             f"RPE {c.average_rpe:g}).",
+            f"- `{FEEDBACK}` is also measured `{DIRECT}` (to the feedback service's own port: the part that is "
+            f"Envoy) and on `{FLOOR}`: the same chain as three bare grpc.aio servers, one process each, that run "
+            "the services' own use cases and statements with no interceptor, tokens, spans, replay or relay "
+            "(`bench/feedback_floor.py`): the least this chain costs in Python on this machine.",
         ]
     parts += [
         f"- Sequential: {calls:,} calls after {warmup} warm-up calls. Concurrent: {plan.concurrency} workers for "
@@ -658,7 +662,22 @@ def render(rows: list[Row], options: Options, report: Report) -> str:
             parts += [f"### {name}", "", st.rows_table(named), ""]
     parts += st.where_the_time_goes(rows, NAMES, measuring)
     parts += ["### Targets (issue 6; all through Envoy)", "", targets_table(evaluate(rows)), ""]
+    parts += _against_the_floor(rows)
     return "\n".join(parts)
+
+
+def _against_the_floor(rows: list[Row]) -> list[str]:
+    """What the floor does in the same run, beside the targets."""
+    floor_c1, floor_c16 = find_row(rows, FEEDBACK, FLOOR, 1), find_row(rows, FEEDBACK, FLOOR, CONCURRENCY)
+    reference = find_row(rows, REFERENCE, VIA, CONCURRENCY)
+    if not (floor_c1 and floor_c16 and reference):
+        return []
+    return [
+        f"The floor in the same run: c1 p50 {floor_c1.p50_ms:.2f} ms, p99 {floor_c1.p99_ms:.2f} ms; "
+        f"c{CONCURRENCY} {floor_c16.rps:,.0f} requests/s = {floor_c16.rps / reference.rps:.2f}× MarkSessionComplete. "
+        "A target below the floor is out of reach for this chain of Python services on this machine.",
+        "",
+    ]
 
 
 BENCHMARK = register(
