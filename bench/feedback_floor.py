@@ -24,10 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import gc
-import json
-import signal
 import subprocess
 import sys
 import uuid
@@ -41,6 +37,7 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.core import REPO
+from bench.floor_server import bare_server, caller, run_until_stopped
 from feedback_svc import domain, mappers
 from feedback_svc import service as feedback_service
 from feedback_svc.clients import FOLLOWING_SESSIONS, planned_context
@@ -62,15 +59,6 @@ from progress_svc.domain import SessionKey
 
 ROLES = ("program", "progress", "feedback")
 DEADLINE_SECONDS = 5.0
-
-
-async def _caller(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization" and isinstance(value, str):
-            payload = value.partition(" ")[2].split(".")[1]
-            return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing bearer token")
-    raise AssertionError("unreachable")
 
 
 class ProgramFloor(ppb_grpc.ProgramInternalServiceServicer):
@@ -136,7 +124,7 @@ class FeedbackFloor(fpb_grpc.FeedbackServiceServicer):
     async def SubmitWorkoutFeedback(
         self, request: fpb.SubmitWorkoutFeedbackRequest, context: grpc.aio.ServicerContext
     ) -> fpb.SubmitWorkoutFeedbackResponse:
-        user_id = await _caller(context)
+        user_id = await caller(context)
         now = datetime.now(UTC)
         ref = mappers.session_ref(request.session)
         feedback = mappers.feedback(request)
@@ -182,7 +170,7 @@ async def serve(role: str, port: int, database_url: str, pool_size: int, peers: 
     db = Database(engine)
     floor: FeedbackFloor | None = None
     channels: list[grpc.aio.Channel] = []
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)])
+    server = bare_server()
     if role == "program":
         ppb_grpc.add_ProgramInternalServiceServicer_to_server(ProgramFloor(db), server)
     elif role == "progress":
@@ -191,17 +179,7 @@ async def serve(role: str, port: int, database_url: str, pool_size: int, peers: 
         channels = [grpc.aio.insecure_channel(peers["program"]), grpc.aio.insecure_channel(peers["progress"])]
         floor = FeedbackFloor(engine, *channels)
         fpb_grpc.add_FeedbackServiceServicer_to_server(floor, server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    # Like the services' server: start-up objects stay out of GC scans.
-    gc.collect()
-    gc.freeze()
-    await stop.wait()
-    await server.stop(1)
+    await run_until_stopped(server, port)
     if floor is not None:
         await floor.flush()
     for channel in channels:

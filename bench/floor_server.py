@@ -38,7 +38,8 @@ from ironpath.progress.v1 import progress_pb2_grpc as pb_grpc
 from progress_svc.repository import figures_for_stored_sets
 
 
-async def _caller(context: grpc.aio.ServicerContext) -> str:
+async def caller(context: grpc.aio.ServicerContext) -> str:
+    """The bearer token's `sub`, unverified (a floor's caller)."""
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and isinstance(value, str):
             payload = value.partition(" ")[2].split(".")[1]
@@ -54,7 +55,7 @@ class FloorServicer(pb_grpc.ProgressServiceServicer):
     async def GetProgramProgress(
         self, request: pb.GetProgramProgressRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetProgramProgressResponse:
-        user_id = await _caller(context)
+        user_id = await caller(context)
         full = request.view == pb.PROGRESS_VIEW_FULL
         rows = await self._pool.fetch(SELECT_FULL if full else SELECT_SUMMARY, user_id, uuid.UUID(request.program_id))
         if not rows:
@@ -64,7 +65,7 @@ class FloorServicer(pb_grpc.ProgressServiceServicer):
     async def MarkSessionComplete(
         self, request: pb.MarkSessionCompleteRequest, context: grpc.aio.ServicerContext
     ) -> pb.MarkSessionCompleteResponse:
-        user_id = await _caller(context)
+        user_id = await caller(context)
         ref = request.session
         performed = pb.SessionLog(performed_sets=request.performed_sets).SerializeToString() or None
         # The figures the service stores beside the sets, by the service's own rules.
@@ -90,10 +91,13 @@ class FloorServicer(pb_grpc.ProgressServiceServicer):
         return response
 
 
-async def serve(port: int, dsn: str, pool_size: int) -> None:
-    pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size)
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)])
-    pb_grpc.add_ProgressServiceServicer_to_server(FloorServicer(pool), server)
+def bare_server() -> grpc.aio.Server:
+    """A grpc.aio server with the services' options and nothing else (no interceptor)."""
+    return grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)])
+
+
+async def run_until_stopped(server: grpc.aio.Server, port: int) -> None:
+    """Serves on 127.0.0.1:`port` until SIGTERM or SIGINT, then stops with a 1 s grace."""
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     stop = asyncio.Event()
@@ -105,6 +109,13 @@ async def serve(port: int, dsn: str, pool_size: int) -> None:
     gc.freeze()
     await stop.wait()
     await server.stop(1)
+
+
+async def serve(port: int, dsn: str, pool_size: int) -> None:
+    pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size)
+    server = bare_server()
+    pb_grpc.add_ProgressServiceServicer_to_server(FloorServicer(pool), server)
+    await run_until_stopped(server, port)
     await pool.close()
 
 

@@ -362,18 +362,24 @@ def test_readiness_scores_lightens_the_named_session_and_lists_by_period(lifter:
     expect_invalid("sleep_quality", lambda: lifter.feedback.SubmitReadinessCheck(bad, metadata=lifter.md))
 
 
-def test_with_the_progress_service_down_50_submissions_succeed_and_land_once_it_is_back(
-    channels, token_for, user_id, stack: ServiceStack
-):
+@pytest.fixture
+def long_lifter(channels, token_for, user_id) -> Lifter:
+    """A lifter with a 13-week × 4-day program: room for 50 submissions."""
     md = token_for(user_id)
     program_id = new_program(channels, md, weeks=13, days=4)
-    lifter = Lifter(
+    return Lifter(
         user_id,
         md,
         program_id,
         pb_grpc.FeedbackServiceStub(channels["feedback"]),
         progress_pb2_grpc.ProgressServiceStub(channels["progress"]),
     )
+
+
+def test_with_the_progress_service_down_50_submissions_succeed_and_land_once_it_is_back(
+    long_lifter: Lifter, stack: ServiceStack
+):
+    lifter, user_id = long_lifter, long_lifter.user_id
     positions = [(w, d) for w in range(1, 14) for d in range(1, 5)][:50]
     progress = stack.services["progress"]
     progress.stop()
@@ -397,17 +403,9 @@ def test_with_the_progress_service_down_50_submissions_succeed_and_land_once_it_
 
 
 def test_50_events_delivered_but_never_marked_sent_are_redelivered_without_a_second_effect(
-    channels, token_for, user_id, stack: ServiceStack
+    long_lifter: Lifter, stack: ServiceStack
 ):
-    md = token_for(user_id)
-    program_id = new_program(channels, md, weeks=13, days=4)
-    lifter = Lifter(
-        user_id,
-        md,
-        program_id,
-        pb_grpc.FeedbackServiceStub(channels["feedback"]),
-        progress_pb2_grpc.ProgressServiceStub(channels["progress"]),
-    )
+    lifter, user_id = long_lifter, long_lifter.user_id
     for week, day in [(w, d) for w in range(1, 14) for d in range(1, 5)][:50]:
         lifter.submit(week, day, categories=[t.FEEDBACK_CATEGORY_FELT_GREAT], session_rpe=8)
     before = lifter.full_progress().logs
